@@ -1,0 +1,2 @@
+//! Criterion bench `quant` (being written).
+fn main() {}

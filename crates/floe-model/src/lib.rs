@@ -1,0 +1,1 @@
+//! floe's model architectures, written once against `floe_compute::Backend`.
