@@ -18,6 +18,16 @@ enum Command {
     Convert(cmd::convert::Args),
     /// Describe a floe checkpoint: architecture, sizes, formats, expert blobs.
     Inspect(cmd::inspect::Args),
+    /// Generate text from a prompt, streamed as it is produced.
+    Run(cmd::run::Args),
+    /// Print the logits of every position of a token sequence as JSON.
+    Logits(cmd::logits::Args),
+    /// Build a synthetic random-weight MoE model (once) and generate from it with statistics.
+    Demo(cmd::demo::Args),
+    /// Write a random-weight checkpoint with a real model's shapes (streaming benchmarks).
+    Synth(cmd::synth::Args),
+    /// Write a synthetic expert-routing trace (JSON lines) with skew and adjacent-token reuse.
+    SynthTrace(cmd::synth_trace::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +39,11 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Convert(args) => cmd::convert::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Logits(args) => cmd::logits::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Synth(args) => cmd::synth::run(args),
+        Command::SynthTrace(args) => cmd::synth_trace::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,3 +2,8 @@
 
 pub mod convert;
 pub mod inspect;
+pub mod demo;
+pub mod logits;
+pub mod run;
+pub mod synth;
+pub mod synth_trace;

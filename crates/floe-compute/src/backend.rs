@@ -9,6 +9,13 @@
 //! experts). Tensors are not `Clone`, so an in-place write can never be seen through another
 //! handle. A backend may run operations lazily: only [`Backend::download`] and
 //! [`Backend::softmax_topk`] (whose results the CPU needs) must wait for them.
+//!
+//! Every tensor has at least one row and one column. Operands that do not fit an operation are
+//! refused with [`ComputeError::Shape`] (a bad scalar such as a non-positive RoPE θ with
+//! [`ComputeError::Argument`]), never a panic; [`crate::check`] holds these checks so that every
+//! backend refuses the same inputs. `docs/backends.md` describes each operation precisely, and
+//! the conformance suite (`floe_compute::conformance`, feature `conformance`) tests a backend
+//! against an f64 reference.
 
 use bytes::Bytes;
 use floe_quant::QuantFormat;
@@ -101,10 +108,20 @@ pub trait Backend: Send + Sync {
     fn shape(&self, t: &Self::Tensor) -> [usize; 2];
 
     /// The same values seen as `[rows, cols]` (same element count), e.g. `[T, H·D]` as `[T·H, D]`.
-    fn reshape(&self, t: Self::Tensor, rows: usize, cols: usize) -> Result<Self::Tensor, ComputeError>;
+    fn reshape(
+        &self,
+        t: Self::Tensor,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Self::Tensor, ComputeError>;
 
     /// Columns `start .. start + len` of every row, as a new tensor.
-    fn slice_cols(&self, x: &Self::Tensor, start: usize, len: usize) -> Result<Self::Tensor, ComputeError>;
+    fn slice_cols(
+        &self,
+        x: &Self::Tensor,
+        start: usize,
+        len: usize,
+    ) -> Result<Self::Tensor, ComputeError>;
 
     /// Takes ownership of a weight matrix (the CPU backend keeps the bytes zero-copy; a GPU
     /// backend uploads them).
@@ -131,10 +148,20 @@ pub trait Backend: Send + Sync {
     ) -> Result<Self::Tensor, ComputeError>;
 
     /// Rotary embedding of `x` (`[T, heads · head_dim]`), row `t` at position `positions[t]`.
-    fn rope(&self, x: &Self::Tensor, positions: &[u32], spec: &RopeSpec) -> Result<Self::Tensor, ComputeError>;
+    fn rope(
+        &self,
+        x: &Self::Tensor,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<Self::Tensor, ComputeError>;
 
     /// Copies `src` (`[n, cols]`) into rows `at_row .. at_row + n` of `dst` (same `cols`).
-    fn write_rows(&self, dst: &mut Self::Tensor, at_row: usize, src: &Self::Tensor) -> Result<(), ComputeError>;
+    fn write_rows(
+        &self,
+        dst: &mut Self::Tensor,
+        at_row: usize,
+        src: &Self::Tensor,
+    ) -> Result<(), ComputeError>;
 
     /// Causal attention of `q` (`[T, n_heads · head_dim]`) over the first `spec.past + T` rows of
     /// the caches `k` and `v` (`[capacity, n_kv_heads · head_dim]`): `[T, n_heads · head_dim]`.
@@ -160,7 +187,12 @@ pub trait Backend: Send + Sync {
 
     /// Router: softmax of each row of `logits` (`[T, experts]`), the `k` largest probabilities,
     /// divided by their sum when `renormalize`. Reads the result back to the CPU.
-    fn softmax_topk(&self, logits: &Self::Tensor, k: usize, renormalize: bool) -> Result<Vec<Routing>, ComputeError>;
+    fn softmax_topk(
+        &self,
+        logits: &Self::Tensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<Vec<Routing>, ComputeError>;
 
     /// Rows `rows` of `x`, in that order: `[rows.len(), cols]`.
     fn gather_rows(&self, x: &Self::Tensor, rows: &[u32]) -> Result<Self::Tensor, ComputeError>;

@@ -11,6 +11,15 @@ pub enum ComputeError {
         /// What does not fit.
         message: String,
     },
+    /// A scalar parameter outside the values the operation accepts (a non-positive RoPE θ, a
+    /// negative epsilon); the message names the parameter and its value.
+    #[error("invalid argument to {op}: {message}")]
+    Argument {
+        /// The operation.
+        op: &'static str,
+        /// Which parameter is wrong and why.
+        message: String,
+    },
     /// A format or operation this backend does not implement.
     #[error("unsupported by this backend: {0}")]
     Unsupported(String),

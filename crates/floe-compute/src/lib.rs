@@ -1,6 +1,12 @@
-//! floe's compute layer: the [`Backend`] trait models are written against, and the CPU backend.
+//! floe's compute layer: the [`Backend`] trait models are written against, the operand checks
+//! every backend shares ([`check`]), the CPU backend ([`cpu::CpuBackend`]), and (with the
+//! `conformance` feature) the conformance suite every backend must pass (`conformance`).
 
 mod backend;
+pub mod check;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod cpu;
 mod error;
 
 pub use backend::{Activation, AttentionSpec, Backend, RopeSpec, Routing, WeightData};

@@ -51,6 +51,25 @@ pub enum FormatError {
     /// A request for something the checkpoint does not have.
     #[error("{0}")]
     NotFound(String),
+    /// The output directory of a writer or converter already exists and replacing it was not
+    /// asked for.
+    #[error("{path}: already exists (pass --force / `force` to replace it)")]
+    OutputExists {
+        /// The output directory.
+        path: PathBuf,
+    },
+    /// Reading an expert blob failed (an I/O error or a file shorter than the manifest says).
+    #[error("{path}: reading expert {expert} of layer {layer}: {source}")]
+    ExpertRead {
+        /// The data file.
+        path: PathBuf,
+        /// Layer index.
+        layer: u32,
+        /// Expert index.
+        expert: u32,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// A quantization error, with context.
     #[error("{context}: {source}")]
     Quant {
@@ -59,4 +78,30 @@ pub enum FormatError {
         /// The underlying error.
         source: floe_quant::QuantError,
     },
+}
+
+impl FormatError {
+    /// An [`FormatError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FormatError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`FormatError::Invalid`] for `path`.
+    pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        FormatError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A [`FormatError::Quant`] with `context`.
+    pub fn quant(context: impl Into<String>, source: floe_quant::QuantError) -> Self {
+        FormatError::Quant {
+            context: context.into(),
+            source,
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! The trait through which a model asks for expert blobs, and its plain implementation.
 
-use std::sync::Arc;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -32,12 +34,55 @@ pub trait ExpertSource: Send + Sync {
 /// Reads each blob with one positioned read (`pread`) through the page cache, no caching of its own.
 pub struct PreadExpertSource {
     checkpoint: Arc<Checkpoint>,
+    /// Each expert layer's file, opened on first use (indexed like the manifest's layers).
+    files: Vec<OnceLock<File>>,
 }
 
 impl PreadExpertSource {
     /// A source reading from `checkpoint`'s files.
     pub fn new(checkpoint: Arc<Checkpoint>) -> Self {
-        Self { checkpoint }
+        let files = checkpoint
+            .manifest()
+            .expert_layers
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
+        Self { checkpoint, files }
+    }
+
+    /// The checkpoint read from.
+    pub fn checkpoint(&self) -> &Arc<Checkpoint> {
+        &self.checkpoint
+    }
+
+    /// Reads and verifies the blob of (`layer`, `expert`).
+    pub fn read_blob(&self, layer: u32, expert: u32) -> Result<Bytes, FormatError> {
+        let location = self.checkpoint.blob_location(layer, expert)?;
+        let read_error = |source| FormatError::ExpertRead {
+            path: location.path.clone(),
+            layer,
+            expert,
+            source,
+        };
+        let index = self
+            .checkpoint
+            .manifest()
+            .expert_layers
+            .iter()
+            .position(|l| l.layer == layer)
+            .expect("blob_location found the layer");
+        let file = match self.files[index].get() {
+            Some(file) => file,
+            None => {
+                let opened = File::open(&location.path).map_err(read_error)?;
+                self.files[index].get_or_init(|| opened)
+            }
+        };
+        let mut blob = vec![0u8; location.length as usize];
+        file.read_exact_at(&mut blob, location.offset)
+            .map_err(read_error)?;
+        self.checkpoint.verify_blob(layer, expert, &blob)?;
+        Ok(Bytes::from(blob))
     }
 }
 
@@ -48,7 +93,10 @@ impl ExpertSource for PreadExpertSource {
         experts: &[u32],
         on_ready: &mut dyn FnMut(usize, Bytes) -> Result<(), FormatError>,
     ) -> Result<(), FormatError> {
-        let _ = (&self.checkpoint, layer, experts, on_ready);
-        todo!("floe-format helper implements this")
+        for (i, &expert) in experts.iter().enumerate() {
+            let blob = self.read_blob(layer, expert)?;
+            on_ready(i, blob)?;
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,55 @@
 //! The quantization-format descriptor: what a format is called, how its values are grouped into
 //! blocks, and how many bytes a matrix of a given shape takes.
+//!
+//! # Storage layouts
+//!
+//! Every format stores a `[rows, cols]` matrix row-major; all multi-byte numbers are little-endian
+//! and no alignment is required. `cols` must be a non-zero multiple of the format's
+//! [`QuantFormat::block_values`].
+//!
+//! ## `f32`, `f16`, `bf16`
+//!
+//! `rows · cols` elements of IEEE binary32, IEEE binary16 or bfloat16 (the top 16 bits of a
+//! binary32), row after row. Quantizing rounds to nearest, ties to even; NaN and infinities are
+//! stored as they are, a finite value that overflows f16 is an error.
+//!
+//! ## `q8_0` (GGUF Q8_0)
+//!
+//! Each row is `cols / 32` blocks of 34 bytes: an f16 scale `d`, then 32 `i8` values `q`;
+//! value `i` of the block is `d · q[i]`. Quantization follows ggml's `quantize_row_q8_0_ref`:
+//! `d = max|x| / 127`, `q = round(x · (1 / d))` (half away from zero; `q = 0` when `d = 0`),
+//! `d` stored rounded to f16. The file bytes equal GGUF's `block_q8_0` array for the row.
+//!
+//! ## Affine `affine<bits>-g<group>-<scale>` (`q4`, `q2`; MLX-compatible)
+//!
+//! `bits` ∈ {2, 4, 8}, `group` ∈ {32, 64, 128}, scale type ∈ {`bf16`, `f16`, `f32`}. The matrix is
+//! three planes back to back, each exactly MLX's tensor of the same name:
+//!
+//! 1. `weight`: per row `cols · bits / 32` u32 words; word `w` holds values
+//!    `w · 32/bits .. (w + 1) · 32/bits`, value `i` of the word in bits `[i·bits, (i+1)·bits)`
+//!    (least significant first). `rows · cols · bits / 8` bytes.
+//! 2. `scales`: `[rows, cols / group]` elements of the scale type.
+//! 3. `biases`: `[rows, cols / group]` elements of the scale type.
+//!
+//! Value `c` of row `r` is `q · scales[r][c / group] + biases[r][c / group]`, with `q` the
+//! unsigned `bits`-bit field. floe computes it in f32, multiplied then added (MLX's Metal
+//! matrix-vector kernels also accumulate in f32; `mlx.core.dequantize` instead rounds the product
+//! to the scale type before adding, which can differ by a few ulps of that type).
+//!
+//! Quantization reproduces `mlx.core.quantize(w, group_size, bits, mode="affine")` bit for bit:
+//! per group, with `n = 2^bits − 1` and all arithmetic in f32,
+//! `edge` = whichever of min and max has the larger magnitude (the min only when
+//! `|min| > |max|`), `scale = max((max − min) / n, 1e-7)`, negated when `edge` is the max;
+//! `q0 = rint(edge / scale)`, and if `q0 ≠ 0`, `scale = edge / q0` and `bias = edge` (so that 0 is
+//! exactly on the grid), else `bias = 0`; `q = clamp(rint((x − bias) / scale), 0, n)` with the
+//! unrounded scale and bias; finally `scale` and `bias` are stored rounded to nearest (ties to
+//! even) in the scale type. `rint` rounds half to even. NaN or infinite inputs, and groups whose
+//! scale or bias overflows the scale type, are errors.
+//!
+//! Per-row plane sizes are [`QuantFormat::row_plane_bytes`]; plane `p` of a matrix starts after
+//! `rows · row_plane_bytes[p']` bytes for every earlier plane `p'`. Quantization is row-local, so
+//! quantizing rows `r0..r1` alone gives, in each plane, exactly the bytes at
+//! `r0 · row_plane_bytes[p]` of that plane in the whole matrix.
 
 use std::fmt;
 use std::str::FromStr;
@@ -163,10 +213,15 @@ impl QuantFormat {
         matches!(self, QuantFormat::Q8_0 | QuantFormat::Affine(_))
     }
 
-    /// Checks that a `[rows, cols]` matrix can be stored in this format.
+    /// Checks that a `[rows, cols]` matrix can be stored in this format (and, for an affine
+    /// format built directly rather than by [`QuantFormat::affine`], that its parameters are
+    /// ones floe implements).
     pub fn check_shape(&self, rows: usize, cols: usize) -> Result<(), QuantError> {
+        if let QuantFormat::Affine(a) = *self {
+            QuantFormat::affine(a.bits, a.group_size, a.scale)?;
+        }
         let block = self.block_values();
-        if cols == 0 || cols % block != 0 {
+        if cols == 0 || !cols.is_multiple_of(block) {
             return Err(QuantError::Shape(format!(
                 "a row of {cols} values cannot be stored as {}: rows must be a non-zero multiple of {block}",
                 self.name()
@@ -182,12 +237,21 @@ impl QuantFormat {
     /// stores `weight`, `scales` and `biases`. A writer that quantizes a matrix a chunk of rows at a
     /// time places each plane's part of the chunk at its own offset.
     pub fn row_plane_bytes(&self, cols: usize) -> Vec<usize> {
+        let (planes, count) = self.row_planes(cols);
+        planes[..count].to_vec()
+    }
+
+    /// [`QuantFormat::row_plane_bytes`] without allocating: the bytes per row of each plane, and
+    /// how many planes there are (1 or 3; unused entries are 0).
+    pub(crate) fn row_planes(&self, cols: usize) -> ([usize; 3], usize) {
         match *self {
             QuantFormat::Affine(a) => {
-                let groups = cols / a.group_size as usize;
-                vec![cols * a.bits as usize / 8, groups * a.scale.size(), groups * a.scale.size()]
+                // (A group size of 0 only exists in a hand-built, invalid spec.)
+                let groups = cols.checked_div(a.group_size as usize).unwrap_or(0);
+                let side = groups * a.scale.size();
+                ([cols * a.bits as usize / 8, side, side], 3)
             }
-            _ => vec![cols / self.block_values() * self.block_bytes()],
+            _ => ([cols / self.block_values() * self.block_bytes(), 0, 0], 1),
         }
     }
 
@@ -226,13 +290,19 @@ impl FromStr for QuantFormat {
             other => {
                 let rest = other.strip_prefix("affine").ok_or_else(unknown)?;
                 let mut parts = rest.split('-');
-                let bits = parts.next().and_then(|b| b.parse().ok()).ok_or_else(unknown)?;
+                let bits = parts
+                    .next()
+                    .and_then(|b| b.parse().ok())
+                    .ok_or_else(unknown)?;
                 let group = parts
                     .next()
                     .and_then(|g| g.strip_prefix('g'))
                     .and_then(|g| g.parse().ok())
                     .ok_or_else(unknown)?;
-                let scale = parts.next().and_then(ScaleType::parse).ok_or_else(unknown)?;
+                let scale = parts
+                    .next()
+                    .and_then(ScaleType::parse)
+                    .ok_or_else(unknown)?;
                 if parts.next().is_some() {
                     return Err(unknown());
                 }

@@ -1,0 +1,3 @@
+//! One module per architecture, each built from [`crate::layers`].
+
+pub mod qwen3_moe;

@@ -1,0 +1,279 @@
+//! A sparse mixture-of-experts block with a softmax top-k router, computed layer-major: the
+//! whole chunk of tokens is routed first, then each needed expert is fetched once through an
+//! [`ExpertSource`] and applied to all of its tokens, in the order the blobs arrive.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use floe_compute::{Backend, Routing, WeightData};
+use floe_format::{Checkpoint, ExpertSource, ExpertView, FormatError};
+
+use crate::layers::mlp::swiglu_mlp;
+use crate::weights::WeightLoader;
+use crate::{ModelError, Timings};
+
+/// Where a model's routed experts come from: the checkpoint (for the blob layout) and the source
+/// delivering blobs.
+#[derive(Clone)]
+pub struct ExpertContext {
+    /// The checkpoint whose manifest describes every blob.
+    pub checkpoint: Arc<Checkpoint>,
+    /// The source of blob bytes.
+    pub source: Arc<dyn ExpertSource>,
+}
+
+/// How a router picks experts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Routed experts in the layer.
+    pub num_experts: usize,
+    /// Experts per token.
+    pub top_k: usize,
+    /// Whether the top-k probabilities are renormalized to sum to one.
+    pub renormalize: bool,
+}
+
+/// The shape of one expert: a SwiGLU MLP `hidden → intermediate → hidden` stored as the blob
+/// parts `gate` and `up` (`[intermediate, hidden]`) and `down` (`[hidden, intermediate]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpertShape {
+    /// Residual width.
+    pub hidden: usize,
+    /// Intermediate width.
+    pub intermediate: usize,
+}
+
+/// One sparse MoE block.
+pub struct SparseMoe<B: Backend> {
+    layer: u32,
+    router: B::Weight,
+    routing: RouterConfig,
+    shape: ExpertShape,
+}
+
+/// Tokens routed to one expert: their rows in the chunk and combine weights.
+#[derive(Default)]
+struct ExpertWork {
+    rows: Vec<u32>,
+    weights: Vec<f32>,
+}
+
+impl<B: Backend> SparseMoe<B> {
+    /// Loads the router `router_name` (`[num_experts, hidden]`) of decoder layer `layer` and
+    /// checks that the checkpoint's expert layout of that layer matches `routing` and `shape`.
+    pub fn load(
+        loader: &WeightLoader<'_, B>,
+        router_name: &str,
+        layer: u32,
+        routing: RouterConfig,
+        shape: ExpertShape,
+    ) -> Result<Self, ModelError> {
+        check_expert_layout(loader.checkpoint(), layer, routing.num_experts, shape)?;
+        Ok(Self {
+            layer,
+            router: loader.matrix(router_name, routing.num_experts, shape.hidden)?,
+            routing,
+            shape,
+        })
+    }
+
+    /// The block applied to the already-normalized rows `x` (`[T, hidden]`); router, expert I/O
+    /// and expert compute times are added to `timings`.
+    pub fn forward(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        experts: &ExpertContext,
+        timings: &mut Timings,
+    ) -> Result<B::Tensor, ModelError> {
+        let started = Instant::now();
+        let [t, _] = backend.shape(x);
+        let logits = backend.matmul(x, &self.router)?;
+        let routings =
+            backend.softmax_topk(&logits, self.routing.top_k, self.routing.renormalize)?;
+        let work = self.group_by_expert(&routings, t)?;
+        timings.router += started.elapsed();
+
+        let ids: Vec<u32> = work.keys().copied().collect();
+        let mut acc = backend.zeros(t, self.shape.hidden)?;
+        let mut compute = Duration::ZERO;
+        let mut failure: Option<ModelError> = None;
+        let fetch_started = Instant::now();
+        let fetched = experts.source.fetch(self.layer, &ids, &mut |i, blob| {
+            let compute_started = Instant::now();
+            let result = ids
+                .get(i)
+                .and_then(|id| work.get(id).map(|w| (*id, w)))
+                .ok_or_else(|| {
+                    ModelError::argument(
+                        "expert",
+                        format!(
+                            "source delivered index {i} of {} requested experts",
+                            ids.len()
+                        ),
+                    )
+                })
+                .and_then(|(id, w)| {
+                    self.apply_expert(backend, x, &mut acc, &experts.checkpoint, id, &blob, w)
+                });
+            compute += compute_started.elapsed();
+            result.map_err(|e| {
+                let message = format!("layer {}: expert computation failed: {e}", self.layer);
+                failure = Some(e);
+                FormatError::NotFound(message)
+            })
+        });
+        let fetch_time = fetch_started.elapsed();
+        timings.expert_compute += compute;
+        timings.expert_io += fetch_time.saturating_sub(compute);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        fetched?;
+        Ok(acc)
+    }
+
+    /// Which tokens (rows) go to which expert, with their weights; experts in ascending id order.
+    fn group_by_expert(
+        &self,
+        routings: &[Routing],
+        t: usize,
+    ) -> Result<BTreeMap<u32, ExpertWork>, ModelError> {
+        if routings.len() != t {
+            return Err(ModelError::argument(
+                "router",
+                format!(
+                    "layer {}: backend routed {} rows for {t} tokens",
+                    self.layer,
+                    routings.len()
+                ),
+            ));
+        }
+        let mut work: BTreeMap<u32, ExpertWork> = BTreeMap::new();
+        for (row, routing) in routings.iter().enumerate() {
+            for (&expert, &weight) in routing.experts.iter().zip(&routing.weights) {
+                if expert as usize >= self.routing.num_experts {
+                    return Err(ModelError::argument(
+                        "router",
+                        format!(
+                            "layer {}: routed to expert {expert} of {}",
+                            self.layer, self.routing.num_experts
+                        ),
+                    ));
+                }
+                let w = work.entry(expert).or_default();
+                w.rows.push(row as u32);
+                w.weights.push(weight);
+            }
+        }
+        Ok(work)
+    }
+
+    /// Applies expert `id` (its `blob`) to the rows `work.rows` of `x`, adding the weighted
+    /// result into `acc`.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_expert(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        acc: &mut B::Tensor,
+        checkpoint: &Checkpoint,
+        id: u32,
+        blob: &Bytes,
+        work: &ExpertWork,
+    ) -> Result<(), ModelError> {
+        let parts = checkpoint.split_blob(self.layer, blob)?;
+        let h = self.shape.hidden;
+        let i = self.shape.intermediate;
+        let weight = |name: &str, rows: usize, cols: usize| -> Result<B::Weight, ModelError> {
+            let view = find_part(&parts, name, self.layer, id)?;
+            if view.rows != rows || view.cols != cols {
+                return Err(ModelError::tensor(
+                    format!("layer {} expert {id} part {name}", self.layer),
+                    format!(
+                        "expected [{rows}, {cols}], found [{}, {}]",
+                        view.rows, view.cols
+                    ),
+                ));
+            }
+            Ok(backend.weight(WeightData {
+                format: view.format,
+                rows,
+                cols,
+                bytes: view.bytes.clone(),
+            })?)
+        };
+        let gate = weight("gate", i, h)?;
+        let up = weight("up", i, h)?;
+        let down = weight("down", h, i)?;
+        let xs = backend.gather_rows(x, &work.rows)?;
+        let out = swiglu_mlp(backend, &xs, &gate, &up, &down)?;
+        backend.scatter_add_rows(acc, &out, &work.rows, &work.weights)?;
+        Ok(())
+    }
+}
+
+fn find_part<'a>(
+    parts: &'a [(String, ExpertView)],
+    name: &str,
+    layer: u32,
+    expert: u32,
+) -> Result<&'a ExpertView, ModelError> {
+    parts
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .ok_or_else(|| {
+            ModelError::tensor(
+                format!("layer {layer} expert {expert}"),
+                format!("blob has no '{name}' part"),
+            )
+        })
+}
+
+/// Checks the manifest's expert layout of `layer` against the model's configuration.
+fn check_expert_layout(
+    checkpoint: &Checkpoint,
+    layer: u32,
+    num_experts: usize,
+    shape: ExpertShape,
+) -> Result<(), ModelError> {
+    let what = format!("experts of layer {layer}");
+    let layout = checkpoint.expert_layer(layer).ok_or_else(|| {
+        ModelError::tensor(
+            &what,
+            "missing: config.json makes this layer sparse but the checkpoint has no experts for it",
+        )
+    })?;
+    if layout.blobs.len() != num_experts {
+        return Err(ModelError::tensor(
+            &what,
+            format!(
+                "config.json has {num_experts} experts, the checkpoint {}",
+                layout.blobs.len()
+            ),
+        ));
+    }
+    let (h, i) = (shape.hidden as u64, shape.intermediate as u64);
+    for (name, rows, cols) in [("gate", i, h), ("up", i, h), ("down", h, i)] {
+        let part = layout
+            .parts
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                ModelError::tensor(&what, format!("blob layout has no '{name}' part"))
+            })?;
+        if part.rows != rows || part.cols != cols {
+            return Err(ModelError::tensor(
+                &what,
+                format!(
+                    "part '{name}' is [{}, {}], config.json needs [{rows}, {cols}]",
+                    part.rows, part.cols
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

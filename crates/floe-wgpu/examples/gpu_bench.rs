@@ -1,0 +1,325 @@
+//! GPU bandwidth benchmark of the wgpu backend's matrix-vector kernels.
+//!
+//! Prints, in one run, the device's copy-bandwidth ceiling (a large buffer-to-buffer copy,
+//! bytes read + written over time) and, for each weight format at ≥ 256 MB of weights, the
+//! bandwidth the `matmul` of one token (and of 2 and 4 tokens) achieves and its fraction of the
+//! ceiling. Each result is also checked against a CPU reference on sampled rows.
+//!
+//! ```text
+//! cargo run --release -p floe-wgpu --example gpu_bench -- [--quick] [--tune] [--adapter NAME]
+//! ```
+//!
+//! `--quick` uses small sizes and allows software adapters (a smoke test on lavapipe);
+//! `--tune` also sweeps the matrix-vector workgroup shapes and code decodings.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use floe_compute::{Backend, WeightData};
+use floe_quant::{QuantFormat, QuantMatrix};
+use floe_wgpu::{AdapterChoice, CodeDecode, MatvecTuning, WgpuBackend, WgpuOptions};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// A fast deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+struct Args {
+    quick: bool,
+    tune: bool,
+    adapter: Option<String>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        quick: false,
+        tune: false,
+        adapter: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => args.quick = true,
+            "--tune" => args.tune = true,
+            "--adapter" => args.adapter = Some(it.next().ok_or("--adapter needs a name")?),
+            "--bench" => {} // passed by `cargo bench`
+            other => {
+                return Err(format!(
+                    "unknown argument {other} (expected --quick, --tune, --adapter NAME)"
+                )
+                .into())
+            }
+        }
+    }
+    Ok(args)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Copy ceiling: GB/s (read + written) of buffer-to-buffer copies of `bytes`, median of 5 runs
+/// of `reps` copies in one submit.
+fn copy_ceiling(b: &WgpuBackend, bytes: u64, reps: usize) -> Result<f64> {
+    let device = b.device();
+    let make = |usage| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench copy"),
+            size: bytes,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let src = make(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
+    let dst = make(wgpu::BufferUsages::COPY_DST);
+    let mut rng = Rng(7);
+    let piece: Vec<u8> = (0..(64u64 << 20).min(bytes))
+        .map(|_| rng.next() as u8)
+        .collect();
+    let mut at = 0;
+    while at < bytes {
+        let n = piece.len().min((bytes - at) as usize);
+        b.queue().write_buffer(&src, at, &piece[..n]);
+        at += n as u64;
+    }
+    let run = |n: usize| -> Result<f64> {
+        let mut enc =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        for _ in 0..n {
+            enc.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+        }
+        let t = Instant::now();
+        b.queue().submit([enc.finish()]);
+        device.poll(wgpu::PollType::wait_indefinitely())?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run(2)?;
+    let times: Vec<f64> = (0..5).map(|_| run(reps)).collect::<Result<_>>()?;
+    Ok(2.0 * bytes as f64 * reps as f64 / median(times) / 1e9)
+}
+
+/// A random `[rows, cols]` weight in `format` with values near [-1, 1] (codes uniform, valid
+/// finite scales), built plane by plane without quantizing.
+fn random_weight(
+    format: QuantFormat,
+    rows: usize,
+    cols: usize,
+    rng: &mut Rng,
+) -> Result<WeightData> {
+    let n = rows * cols;
+    let mut bytes = Vec::with_capacity(format.matrix_bytes(rows, cols)?);
+    let half_bits = |v: f32, bf: bool| {
+        if bf {
+            half::bf16::from_f32(v).to_bits()
+        } else {
+            half::f16::from_f32(v).to_bits()
+        }
+    };
+    match format {
+        QuantFormat::F32 => (0..n).for_each(|_| bytes.extend_from_slice(&rng.unit().to_le_bytes())),
+        QuantFormat::F16 | QuantFormat::Bf16 => {
+            let bf = format == QuantFormat::Bf16;
+            (0..n).for_each(|_| bytes.extend_from_slice(&half_bits(rng.unit(), bf).to_le_bytes()));
+        }
+        QuantFormat::Q8_0 => {
+            for _ in 0..n / 32 {
+                bytes.extend_from_slice(
+                    &half_bits(0.008 * (1.0 + 0.5 * rng.unit()), false).to_le_bytes(),
+                );
+                (0..4).for_each(|_| bytes.extend_from_slice(&rng.next().to_le_bytes()));
+            }
+        }
+        QuantFormat::Affine(a) => {
+            let groups = n / a.group_size as usize;
+            (0..n * a.bits as usize / 64)
+                .for_each(|_| bytes.extend_from_slice(&rng.next().to_le_bytes()));
+            let levels = ((1u32 << a.bits) - 1) as f32;
+            for plane in 0..2 {
+                for _ in 0..groups {
+                    let v = if plane == 0 {
+                        (1.5 + 0.5 * rng.unit()) / levels
+                    } else {
+                        -1.0 + 0.5 * rng.unit()
+                    };
+                    match a.scale {
+                        floe_quant::ScaleType::F32 => bytes.extend_from_slice(&v.to_le_bytes()),
+                        floe_quant::ScaleType::F16 => {
+                            bytes.extend_from_slice(&half_bits(v, false).to_le_bytes())
+                        }
+                        floe_quant::ScaleType::Bf16 => {
+                            bytes.extend_from_slice(&half_bits(v, true).to_le_bytes())
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(WeightData {
+        format,
+        rows,
+        cols,
+        bytes: Bytes::from(bytes),
+    })
+}
+
+/// Seconds per `matmul` of `x` by `w`: median of 5 runs of `reps` products in one submit.
+fn time_matmul(
+    b: &WgpuBackend,
+    x: &floe_wgpu::WgpuTensor,
+    w: &floe_wgpu::WgpuWeight,
+    reps: usize,
+) -> Result<f64> {
+    for _ in 0..2 {
+        let _ = b.matmul(x, w)?;
+    }
+    b.finish()?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let outs: Vec<_> = (0..reps)
+            .map(|_| b.matmul(x, w))
+            .collect::<std::result::Result<_, _>>()?;
+        let t = Instant::now();
+        b.finish()?;
+        times.push(t.elapsed().as_secs_f64() / reps as f64);
+        drop(outs);
+    }
+    Ok(median(times))
+}
+
+/// Largest error on sampled rows of the backend's product, relative to Σ|w·x| of the row.
+fn check(
+    b: &WgpuBackend,
+    data: &WeightData,
+    xs: &[f32],
+    tokens: usize,
+    w: &floe_wgpu::WgpuWeight,
+) -> Result<f64> {
+    let x = b.upload(xs, tokens, data.cols)?;
+    let got = b.download(&b.matmul(&x, w)?)?;
+    let m = QuantMatrix::new(data.format, data.rows, data.cols, &data.bytes)?;
+    let mut row = vec![0f32; data.cols];
+    let mut worst = 0f64;
+    for r in (0..data.rows).step_by((data.rows / 61).max(1)) {
+        m.dequantize_row(r, &mut row);
+        for t in 0..tokens {
+            let xt = &xs[t * data.cols..(t + 1) * data.cols];
+            let exact: f64 = row.iter().zip(xt).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let scale: f64 = row
+                .iter()
+                .zip(xt)
+                .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                .sum();
+            worst = worst.max((got[t * data.rows + r] as f64 - exact).abs() / scale.max(1e-30));
+        }
+    }
+    Ok(worst)
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    for a in WgpuBackend::list_adapters() {
+        println!("adapter {a}");
+    }
+    let adapter = args
+        .adapter
+        .clone()
+        .map_or(AdapterChoice::Auto, AdapterChoice::Name);
+    let b = WgpuBackend::new(WgpuOptions {
+        adapter,
+        allow_software: args.quick,
+        ..WgpuOptions::default()
+    })?;
+    println!(
+        "using {} features {:?}, max binding {} B",
+        b.name(),
+        b.features(),
+        b.max_binding_bytes()
+    );
+
+    let (copy_bytes, min_weight, reps) = if args.quick {
+        (16u64 << 20, 4usize << 20, 3)
+    } else {
+        (1u64 << 30, 256usize << 20, 50)
+    };
+    let ceiling = copy_ceiling(&b, copy_bytes, reps)?;
+    println!(
+        "copy ceiling: {ceiling:.0} GB/s ({} MiB buffer-to-buffer copies, read + written)",
+        copy_bytes >> 20
+    );
+
+    let cols = 4096;
+    let formats = ["q4", "q2", "q8_0", "affine8-g64-bf16", "f16", "bf16", "f32"];
+    let mut rng = Rng(0x5eed);
+    let mut table = Vec::new();
+    for name in formats {
+        let format: QuantFormat = name.parse()?;
+        let row_bytes = format.matrix_bytes(1, cols)?;
+        let rows = min_weight.div_ceil(row_bytes).next_multiple_of(256);
+        let data = random_weight(format, rows, cols, &mut rng)?;
+        let t = Instant::now();
+        let w = b.weight(data.clone())?;
+        b.finish()?;
+        let upload_s = t.elapsed().as_secs_f64();
+        for tokens in [1usize, 2, 4] {
+            let xs: Vec<f32> = (0..tokens * cols).map(|_| rng.unit()).collect();
+            let err = check(&b, &data, &xs, tokens, &w)?;
+            let x = b.upload(&xs, tokens, cols)?;
+            let moved = data.bytes.len() + 4 * tokens * (cols + rows);
+            let secs = time_matmul(&b, &x, &w, reps)?;
+            let gbs = moved as f64 / secs / 1e9;
+            let line = format!(
+                "{name:>16} T={tokens} [{rows}x{cols}] {:7.1} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy  max rel err {err:.1e}",
+                moved as f64 / 1e6,
+                secs * 1e6,
+                100.0 * gbs / ceiling
+            );
+            println!("{line}");
+            if tokens == 1 {
+                println!(
+                    "{name:>16} upload {:.2} s ({:.1} GB/s)",
+                    upload_s,
+                    data.bytes.len() as f64 / upload_s / 1e9
+                );
+            }
+            table.push(line);
+        }
+        if args.tune && matches!(name, "q4" | "q8_0" | "f16" | "q2") {
+            let x = b.upload(&(0..cols).map(|_| rng.unit()).collect::<Vec<_>>(), 1, cols)?;
+            let moved = data.bytes.len() + 4 * (cols + rows);
+            for decode in [CodeDecode::Mantissa, CodeDecode::Convert] {
+                for threads in [32, 64, 128, 256] {
+                    for r in [1, 2, 4, 8] {
+                        b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows: r }));
+                        let secs = time_matmul(&b, &x, &w, reps)?;
+                        let gbs = moved as f64 / secs / 1e9;
+                        println!("tune {name:>6} {decode:?} threads={threads:3} rows={r} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
+                    }
+                }
+            }
+            b.set_matvec_kernel(CodeDecode::Mantissa, None);
+        }
+    }
+    println!(
+        "\nsummary (copy ceiling {ceiling:.0} GB/s on {}):",
+        b.adapter().name
+    );
+    for line in table {
+        println!("{line}");
+    }
+    Ok(())
+}

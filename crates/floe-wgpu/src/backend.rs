@@ -1,0 +1,365 @@
+//! [`WgpuBackend`]: construction, the helpers every operation uses, and the [`Backend`] impl.
+
+use std::sync::{Arc, Mutex};
+
+use floe_compute::{
+    check, Activation, AttentionSpec, Backend, ComputeError, RopeSpec, Routing, WeightData,
+};
+
+use crate::adapter::{self, AdapterSummary};
+use crate::context::Gpu;
+use crate::pipelines::{KernelKey, PipelineCache};
+use crate::pool::BufferPool;
+use crate::recorder::{Bind, Recorder};
+use crate::tensor::{WgpuTensor, WgpuWeight};
+use crate::{weights, CodeDecode, MatvecTuning, WgpuOptions};
+
+/// The wgpu backend: every [`Backend`] operation as a WGSL compute kernel on one adapter.
+///
+/// Operations are recorded into one command encoder and submitted only when the CPU needs a
+/// result ([`Backend::download`], [`Backend::softmax_topk`]) or after
+/// [`WgpuOptions::max_pending_dispatches`] dispatches. Weights are uploaded byte for byte as
+/// floe-quant stores them and dequantized inside the kernels.
+pub struct WgpuBackend {
+    pub(crate) gpu: Arc<Gpu>,
+    pub(crate) recorder: Recorder,
+    pub(crate) pool: Arc<BufferPool>,
+    pub(crate) pipelines: PipelineCache,
+    /// The matrix-vector kernel choice (decode, fixed shape), changeable at run time.
+    pub(crate) matvec: Mutex<(CodeDecode, Option<MatvecTuning>)>,
+}
+
+/// Kernel parameters: 16 words, the layout every kernel's `prm` binding has.
+pub(crate) fn params(values: &[u32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (i, v) in values.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// A usize that a kernel indexes with as u32, or an error naming what is too large.
+pub(crate) fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32, ComputeError> {
+    u32::try_from(v).map_err(|_| {
+        ComputeError::Unsupported(format!(
+            "{op}: {what} = {v} exceeds the u32 range of GPU indices"
+        ))
+    })
+}
+
+impl WgpuBackend {
+    /// Opens the adapter `options` choose (see [`crate::AdapterChoice`]) with its full limits
+    /// and the optional features it has (`SUBGROUP`, `SHADER_F16`, `TIMESTAMP_QUERY`).
+    /// Fails with [`ComputeError::Device`] naming what was found when no adapter fits.
+    pub fn new(options: WgpuOptions) -> Result<Self, ComputeError> {
+        let gpu = Arc::new(Gpu::open(&options)?);
+        let pool = BufferPool::new(gpu.device.clone(), options.pool_bytes);
+        let pipelines = PipelineCache::new(gpu.device.clone(), gpu.caps.subgroups);
+        let recorder = Recorder::new(gpu.clone(), options.max_pending_dispatches);
+        let matvec = Mutex::new((options.code_decode, options.matvec_tuning));
+        Ok(Self {
+            gpu,
+            recorder,
+            pool,
+            pipelines,
+            matvec,
+        })
+    }
+
+    /// Every adapter wgpu finds on this machine, hardware first (for `--backend` help and
+    /// error messages). Never fails: no driver means an empty list.
+    pub fn list_adapters() -> Vec<AdapterSummary> {
+        let instance = adapter::instance();
+        adapter::enumerate(&instance)
+            .iter()
+            .enumerate()
+            .map(|(i, a)| adapter::summary(i, a))
+            .collect()
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> AdapterSummary {
+        let info = &self.gpu.info;
+        AdapterSummary {
+            index: 0,
+            name: info.name.clone(),
+            api: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            software: adapter::is_software(info),
+        }
+    }
+
+    /// Whether kernels reduce with subgroup operations (the adapter has `Features::SUBGROUP`
+    /// and [`WgpuOptions::use_subgroups`] is set).
+    pub fn uses_subgroups(&self) -> bool {
+        self.gpu.caps.subgroups
+    }
+
+    /// The largest storage binding (bytes): larger weights are split into row ranges, larger
+    /// activations are refused.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.gpu.caps.max_binding
+    }
+
+    /// The optional features the device was opened with (of `SUBGROUP`, `SHADER_F16`,
+    /// `TIMESTAMP_QUERY`).
+    pub fn features(&self) -> wgpu::Features {
+        self.gpu.features
+    }
+
+    /// The wgpu device (for callers that manage their own buffers, e.g. benchmarks).
+    pub fn device(&self) -> &wgpu::Device {
+        &self.gpu.device
+    }
+
+    /// The wgpu queue of [`WgpuBackend::device`].
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.gpu.queue
+    }
+
+    /// Changes how the matrix-vector kernels decode codes and their workgroup shape (`None`:
+    /// the built-in choice) for operations recorded from now on; for tuning and benchmarks.
+    pub fn set_matvec_kernel(&self, decode: CodeDecode, tuning: Option<MatvecTuning>) {
+        *self.matvec.lock().unwrap_or_else(|e| e.into_inner()) = (decode, tuning);
+    }
+
+    /// Submits all recorded work without waiting for it.
+    pub fn submit(&self) -> Result<(), ComputeError> {
+        self.recorder.submit()
+    }
+
+    /// Submits all recorded work and waits until the device has finished it.
+    pub fn finish(&self) -> Result<(), ComputeError> {
+        self.recorder.submit()?;
+        self.gpu.wait()
+    }
+
+    /// A new `[rows, cols]` tensor with undefined contents.
+    pub(crate) fn alloc(
+        &self,
+        op: &'static str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<WgpuTensor, ComputeError> {
+        let elements = check::tensor(op, rows, cols)?;
+        let bytes = (elements as u64).saturating_mul(4);
+        if bytes > self.gpu.caps.max_binding {
+            return Err(ComputeError::Unsupported(format!(
+                "{op}: a [{rows}, {cols}] f32 tensor takes {bytes} bytes, more than the {}-byte storage binding limit of {}",
+                self.gpu.caps.max_binding, self.gpu.info.name
+            )));
+        }
+        let buffer = self.pool.take(bytes);
+        self.gpu.check()?;
+        Ok(WgpuTensor { buffer, rows, cols })
+    }
+
+    /// Workgroup counts for `n` workgroups, split over x and y when x alone cannot hold them.
+    pub(crate) fn groups(&self, op: &'static str, n: usize) -> Result<[u32; 3], ComputeError> {
+        let max = self.gpu.caps.max_groups as usize;
+        if n <= max {
+            return Ok([n.max(1) as u32, 1, 1]);
+        }
+        let y = n.div_ceil(max);
+        if y > max {
+            return Err(ComputeError::Unsupported(format!(
+                "{op}: {n} workgroups exceed the device's dispatch limits"
+            )));
+        }
+        Ok([max as u32, y as u32, 1])
+    }
+
+    /// Records kernel `key` over `workgroups` workgroups.
+    pub(crate) fn run(
+        &self,
+        op: &'static str,
+        key: KernelKey,
+        binds: &[Bind<'_>],
+        workgroups: usize,
+    ) -> Result<(), ComputeError> {
+        let kernel = self.pipelines.get(&key)?;
+        let groups = self.groups(op, workgroups)?;
+        self.recorder.dispatch(&kernel, binds, groups)
+    }
+
+    /// Threads per workgroup of a reducing kernel over rows of `cols` values.
+    pub(crate) fn reduce_threads(cols: usize) -> u32 {
+        (cols.next_power_of_two() as u32).clamp(32, 256)
+    }
+}
+
+impl Backend for WgpuBackend {
+    type Tensor = WgpuTensor;
+    type Weight = WgpuWeight;
+
+    fn name(&self) -> String {
+        let info = &self.gpu.info;
+        let reductions = if self.gpu.caps.subgroups {
+            "subgroups"
+        } else {
+            "workgroup memory"
+        };
+        format!("wgpu ({}, {:?}, {reductions})", info.name, info.backend)
+    }
+
+    fn upload(&self, data: &[f32], rows: usize, cols: usize) -> Result<WgpuTensor, ComputeError> {
+        check::upload(data.len(), rows, cols)?;
+        let t = self.alloc("upload", rows, cols)?;
+        self.recorder.write(t.buf(), bytemuck::cast_slice(data))?;
+        Ok(t)
+    }
+
+    fn zeros(&self, rows: usize, cols: usize) -> Result<WgpuTensor, ComputeError> {
+        let t = self.alloc("zeros", rows, cols)?;
+        self.recorder.clear(t.buf(), t.bytes())?;
+        Ok(t)
+    }
+
+    fn download(&self, t: &WgpuTensor) -> Result<Vec<f32>, ComputeError> {
+        let bytes = self.recorder.read(t.buf(), t.bytes())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn shape(&self, t: &WgpuTensor) -> [usize; 2] {
+        t.shape()
+    }
+
+    fn reshape(&self, t: WgpuTensor, rows: usize, cols: usize) -> Result<WgpuTensor, ComputeError> {
+        check::reshape(t.shape(), rows, cols)?;
+        Ok(WgpuTensor {
+            buffer: t.buffer,
+            rows,
+            cols,
+        })
+    }
+
+    fn slice_cols(
+        &self,
+        x: &WgpuTensor,
+        start: usize,
+        len: usize,
+    ) -> Result<WgpuTensor, ComputeError> {
+        let [rows, cols] = check::slice_cols(x.shape(), start, len)?;
+        self.op_slice_cols(x, rows, cols, start)
+    }
+
+    fn weight(&self, data: WeightData) -> Result<WgpuWeight, ComputeError> {
+        weights::upload(&self.gpu, data)
+    }
+
+    fn weight_shape(&self, w: &WgpuWeight) -> [usize; 2] {
+        [w.rows, w.cols]
+    }
+
+    fn embed(&self, table: &WgpuWeight, ids: &[u32]) -> Result<WgpuTensor, ComputeError> {
+        check::embed([table.rows, table.cols], ids)?;
+        self.op_embed(table, ids)
+    }
+
+    fn matmul(&self, x: &WgpuTensor, w: &WgpuWeight) -> Result<WgpuTensor, ComputeError> {
+        check::matmul(x.shape(), [w.rows, w.cols])?;
+        self.op_matmul(x, w)
+    }
+
+    fn rms_norm(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        eps: f32,
+        weight_offset: f32,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::rms_norm(x.shape(), [w.rows, w.cols], eps, weight_offset)?;
+        self.op_rms_norm(x, w, eps, weight_offset)
+    }
+
+    fn rope(
+        &self,
+        x: &WgpuTensor,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::rope(x.shape(), positions.len(), spec)?;
+        self.op_rope(x, positions, spec)
+    }
+
+    fn write_rows(
+        &self,
+        dst: &mut WgpuTensor,
+        at_row: usize,
+        src: &WgpuTensor,
+    ) -> Result<(), ComputeError> {
+        check::write_rows(dst.shape(), at_row, src.shape())?;
+        let row_bytes = (dst.cols * 4) as u64;
+        self.recorder.copy(
+            src.buf(),
+            0,
+            dst.buf(),
+            at_row as u64 * row_bytes,
+            src.bytes(),
+        )
+    }
+
+    fn attention(
+        &self,
+        q: &WgpuTensor,
+        k: &WgpuTensor,
+        v: &WgpuTensor,
+        spec: &AttentionSpec,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::attention(q.shape(), k.shape(), v.shape(), spec)?;
+        self.op_attention(q, k, v, spec)
+    }
+
+    fn swiglu(&self, gate: &WgpuTensor, up: &WgpuTensor) -> Result<WgpuTensor, ComputeError> {
+        check::same_shape("swiglu", gate.shape(), up.shape())?;
+        self.op_elementwise("swiglu", 3, gate, up)
+    }
+
+    fn activation(&self, x: &WgpuTensor, f: Activation) -> Result<WgpuTensor, ComputeError> {
+        let op = match f {
+            Activation::Silu => 4,
+            Activation::Sigmoid => 5,
+        };
+        self.op_elementwise("activation", op, x, x)
+    }
+
+    fn add(&self, a: &WgpuTensor, b: &WgpuTensor) -> Result<WgpuTensor, ComputeError> {
+        check::same_shape("add", a.shape(), b.shape())?;
+        self.op_elementwise("add", 0, a, b)
+    }
+
+    fn mul(&self, a: &WgpuTensor, b: &WgpuTensor) -> Result<WgpuTensor, ComputeError> {
+        check::mul(a.shape(), b.shape())?;
+        let op = if b.shape() == a.shape() { 1 } else { 2 };
+        self.op_elementwise("mul", op, a, b)
+    }
+
+    fn softmax_topk(
+        &self,
+        logits: &WgpuTensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<Vec<Routing>, ComputeError> {
+        check::softmax_topk(logits.shape(), k)?;
+        self.op_softmax_topk(logits, k, renormalize)
+    }
+
+    fn gather_rows(&self, x: &WgpuTensor, rows: &[u32]) -> Result<WgpuTensor, ComputeError> {
+        check::gather_rows(x.shape(), rows)?;
+        self.op_gather_rows(x, rows)
+    }
+
+    fn scatter_add_rows(
+        &self,
+        acc: &mut WgpuTensor,
+        src: &WgpuTensor,
+        rows: &[u32],
+        weights: &[f32],
+    ) -> Result<(), ComputeError> {
+        check::scatter_add_rows(acc.shape(), src.shape(), rows, weights.len())?;
+        self.op_scatter_add_rows(acc, src, rows, weights)
+    }
+}

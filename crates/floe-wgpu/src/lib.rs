@@ -1,0 +1,33 @@
+//! floe's wgpu backend: every [`floe_compute::Backend`] operation as a WGSL compute kernel.
+//!
+//! * [`WgpuBackend::new`] opens an adapter chosen by [`WgpuOptions::adapter`] (by default the
+//!   best hardware GPU; software adapters only when asked), with the adapter's full limits and
+//!   the `SUBGROUP`, `SHADER_F16` and `TIMESTAMP_QUERY` features where present.
+//!   [`WgpuBackend::list_adapters`] lists what wgpu finds.
+//! * Weights are uploaded exactly as floe-quant stores them (MLX affine planes, Q8_0 blocks,
+//!   f16/bf16/f32 rows) and decoded inside the kernels; a weight larger than one storage
+//!   binding is split into row ranges.
+//! * Operations are recorded into one command encoder and submitted only when a result is read
+//!   back, or after [`WgpuOptions::max_pending_dispatches`] dispatches.
+//! * Arithmetic is f32 throughout (f16 and bf16 are storage formats only); reductions use
+//!   subgroup operations when the adapter has them and workgroup memory otherwise.
+//! * wgpu errors (validation, out of memory, device loss) become [`floe_compute::ComputeError::Device`]
+//!   instead of panics.
+
+mod adapter;
+mod backend;
+mod context;
+mod ops;
+mod options;
+mod pipelines;
+mod pool;
+mod recorder;
+mod shaders;
+mod shared;
+mod tensor;
+mod weights;
+
+pub use adapter::AdapterSummary;
+pub use backend::WgpuBackend;
+pub use options::{AdapterChoice, CodeDecode, MatvecTuning, WgpuOptions};
+pub use tensor::{WgpuTensor, WgpuWeight};

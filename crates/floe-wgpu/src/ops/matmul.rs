@@ -1,0 +1,226 @@
+//! `x · wᵀ`: vectorized matrix-vector kernels for up to four tokens (decode, small expert
+//! batches), a tiled kernel for more (prefill), and a generic kernel for shapes the vectorized
+//! kernels cannot read in 16-byte units.
+
+use floe_compute::ComputeError;
+use floe_quant::{QuantFormat, ScaleType};
+
+use crate::backend::{params, u32_of, WgpuBackend};
+use crate::pipelines::KernelKey;
+use crate::recorder::Bind;
+use crate::tensor::{WeightChunk, WgpuTensor, WgpuWeight};
+use crate::{CodeDecode, MatvecTuning};
+
+/// Tokens up to which the matrix-vector kernels are used (each weight unit read once for all).
+const MAX_MATVEC_TOKENS: usize = 4;
+
+/// Adds the constants that tell the generic weight reader (`dequant.wgsl`) the format.
+pub(crate) fn format_constants(key: KernelKey, format: QuantFormat) -> KernelKey {
+    let (fmt, bits, group, stype) = match format {
+        QuantFormat::F32 => (0, 0, 1, 0),
+        QuantFormat::F16 => (1, 0, 1, 0),
+        QuantFormat::Bf16 => (2, 0, 1, 0),
+        QuantFormat::Q8_0 => (3, 8, 32, 0),
+        QuantFormat::Affine(a) => (4, a.bits as u32, a.group_size as u32, scale_type(a.scale)),
+    };
+    key.with("FMT", fmt)
+        .with("BITS", bits.max(1))
+        .with("GROUP", group)
+        .with("STYPE", stype)
+}
+
+fn scale_type(s: ScaleType) -> u32 {
+    match s {
+        ScaleType::F32 => 0,
+        ScaleType::F16 => 1,
+        ScaleType::Bf16 => 2,
+    }
+}
+
+/// Values one invocation reads per 16-byte-unit step of a vectorized kernel, or `None` when rows
+/// of `cols` values cannot be read in such units.
+fn vector_unit(format: QuantFormat, cols: usize) -> Option<u32> {
+    let unit = match format {
+        QuantFormat::F32 => 4,
+        QuantFormat::F16 | QuantFormat::Bf16 => 8,
+        QuantFormat::Q8_0 => 32,
+        QuantFormat::Affine(a) if a.bits == 2 => 64,
+        QuantFormat::Affine(_) => 32,
+    };
+    (cols % unit == 0).then_some(unit as u32)
+}
+
+impl WgpuBackend {
+    pub(crate) fn op_matmul(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+    ) -> Result<WgpuTensor, ComputeError> {
+        let tokens = x.rows;
+        let out = self.alloc("matmul", tokens, w.rows)?;
+        for chunk in &w.chunks {
+            if tokens <= MAX_MATVEC_TOKENS {
+                match vector_unit(w.format, w.cols) {
+                    Some(unit) => self.matvec_vector(x, w, chunk, &out, unit)?,
+                    None => self.matvec_generic(x, w, chunk, &out)?,
+                }
+            } else {
+                self.matmul_tiled(x, w, chunk, &out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn chunk_params(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        chunk: &WeightChunk,
+    ) -> Result<[u8; 64], ComputeError> {
+        Ok(params(&[
+            u32_of("matmul", "rows", chunk.rows)?,
+            u32_of("matmul", "columns", w.cols)?,
+            w.rows as u32,
+            chunk.row0 as u32,
+            chunk.scale_offset,
+            chunk.bias_offset,
+            x.rows as u32,
+        ]))
+    }
+
+    /// The workgroup shape for rows of `units` units.
+    fn matvec_shape(
+        &self,
+        tuning: Option<MatvecTuning>,
+        rows: usize,
+        units: usize,
+        tokens: usize,
+    ) -> (u32, u32) {
+        if let Some(t) = tuning {
+            let threads = t.threads.clamp(32, 256).next_power_of_two();
+            let rows = t.rows.clamp(1, 8).min(16 / tokens as u32).max(1);
+            return (threads, rows);
+        }
+        let threads = (units.next_power_of_two() as u32).clamp(32, 256);
+        let r = if rows >= 4096 {
+            4
+        } else if rows >= 1024 {
+            2
+        } else {
+            1
+        };
+        (threads, r.min(16 / tokens as u32).max(1))
+    }
+
+    fn matvec_vector(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        chunk: &WeightChunk,
+        out: &WgpuTensor,
+        unit: u32,
+    ) -> Result<(), ComputeError> {
+        let tokens = x.rows;
+        let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
+        let (threads, r) = self.matvec_shape(tuning, chunk.rows, w.cols / unit as usize, tokens);
+        let decode = match decode {
+            CodeDecode::Mantissa => 0,
+            CodeDecode::Convert => 1,
+        };
+        let base = |name| {
+            KernelKey::new(name)
+                .with("WG", threads)
+                .with("R", r)
+                .with("NT", tokens as u32)
+                .with("RED", r * tokens as u32 * threads)
+                .with("UNIT", unit)
+        };
+        let prm = self.chunk_params(x, w, chunk)?;
+        let groups = chunk.rows.div_ceil(r as usize);
+        match w.format {
+            QuantFormat::Affine(a) => {
+                let key = base("matvec_affine")
+                    .with("BITS", a.bits as u32)
+                    .with("GROUP", a.group_size as u32)
+                    .with("STYPE", scale_type(a.scale))
+                    .with("WPU", if a.bits == 8 { 2 } else { 1 })
+                    .with("DECODE", decode);
+                let binds = [
+                    Bind::Data(&prm),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(x.buf()),
+                    Bind::Buffer(out.buf()),
+                ];
+                self.run("matmul", key, &binds, groups)
+            }
+            QuantFormat::Q8_0 => {
+                let key = base("matvec_q8_0").with("DECODE", decode);
+                let binds = [
+                    Bind::Data(&prm),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(x.buf()),
+                    Bind::Buffer(out.buf()),
+                ];
+                self.run("matmul", key, &binds, groups)
+            }
+            QuantFormat::F32 | QuantFormat::F16 | QuantFormat::Bf16 => {
+                let ftype = match w.format {
+                    QuantFormat::F32 => 0,
+                    QuantFormat::F16 => 1,
+                    _ => 2,
+                };
+                let key = base("matvec_float").with("FTYPE", ftype);
+                let binds = [
+                    Bind::Data(&prm),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(x.buf()),
+                    Bind::Buffer(out.buf()),
+                ];
+                self.run("matmul", key, &binds, groups)
+            }
+        }
+    }
+
+    fn matvec_generic(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        chunk: &WeightChunk,
+        out: &WgpuTensor,
+    ) -> Result<(), ComputeError> {
+        let key = format_constants(
+            KernelKey::new("matvec_generic").with("WG", Self::reduce_threads(w.cols).min(64)),
+            w.format,
+        );
+        let prm = self.chunk_params(x, w, chunk)?;
+        let binds = [
+            Bind::Data(&prm),
+            Bind::Buffer(&chunk.buffer),
+            Bind::Buffer(x.buf()),
+            Bind::Buffer(out.buf()),
+        ];
+        self.run("matmul", key, &binds, chunk.rows * x.rows)
+    }
+
+    fn matmul_tiled(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        chunk: &WeightChunk,
+        out: &WgpuTensor,
+    ) -> Result<(), ComputeError> {
+        let row_tiles = chunk.rows.div_ceil(64);
+        let token_tiles = x.rows.div_ceil(32);
+        let mut prm = self.chunk_params(x, w, chunk)?;
+        prm[28..32].copy_from_slice(&(row_tiles as u32).to_le_bytes());
+        let key = format_constants(KernelKey::new("matmul_tiled"), w.format);
+        let binds = [
+            Bind::Data(&prm),
+            Bind::Buffer(&chunk.buffer),
+            Bind::Buffer(x.buf()),
+            Bind::Buffer(out.buf()),
+        ];
+        self.run("matmul", key, &binds, row_tiles * token_tiles)
+    }
+}

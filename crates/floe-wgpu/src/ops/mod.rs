@@ -1,0 +1,11 @@
+//! The operations, as methods of [`crate::WgpuBackend`] recording kernels (operands already
+//! checked by the [`floe_compute::Backend`] impl).
+
+mod attention;
+mod elementwise;
+mod matmul;
+mod norm;
+mod router;
+mod rows;
+
+pub(crate) use matmul::format_constants;

@@ -1,0 +1,78 @@
+//! How a [`crate::WgpuBackend`] picks its adapter and which kernel paths it uses.
+
+/// Which adapter (GPU) a [`crate::WgpuBackend`] runs on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// The best hardware adapter: a discrete GPU, else an integrated one, else a virtual one.
+    /// Software rasterizers (lavapipe/llvmpipe, SwiftShader, WARP) are only taken when
+    /// [`WgpuOptions::allow_software`] is set, and then only if no hardware adapter exists.
+    #[default]
+    Auto,
+    /// The first adapter whose name contains this text (case-insensitive), software or not:
+    /// naming an adapter is asking for it.
+    Name(String),
+    /// The adapter at this position of [`crate::WgpuBackend::list_adapters`].
+    Index(usize),
+}
+
+/// How the quantized matrix-vector kernels turn packed integer codes into f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CodeDecode {
+    /// Places each code in the mantissa of `1.0` (`1 + q/2^bits`, a shift, a mask and an OR)
+    /// and removes the offset once per 32 values: no integer-to-float conversions, which run
+    /// at a quarter rate on many GPUs.
+    #[default]
+    Mantissa,
+    /// Converts each code with an integer-to-float conversion (the plain way; kept to compare).
+    Convert,
+}
+
+/// A fixed shape for the matrix-vector kernels, overriding the built-in choice (for tuning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatvecTuning {
+    /// Invocations per workgroup: a power of two from 32 to 256.
+    pub threads: u32,
+    /// Output rows per workgroup, 1 to 8.
+    pub rows: u32,
+}
+
+/// Options of [`crate::WgpuBackend::new`].
+#[derive(Clone, Debug)]
+pub struct WgpuOptions {
+    /// Which adapter to use.
+    pub adapter: AdapterChoice,
+    /// Lets [`AdapterChoice::Auto`] fall back to a software adapter (lavapipe) when there is no
+    /// hardware one. Tests set it; users normally leave it off.
+    pub allow_software: bool,
+    /// Uses subgroup reductions when the adapter supports `Features::SUBGROUP`; `false` forces the
+    /// workgroup-memory reductions every adapter supports (to test that path).
+    pub use_subgroups: bool,
+    /// How quantized codes are decoded in the matrix-vector kernels.
+    pub code_decode: CodeDecode,
+    /// Recorded dispatches after which pending work is submitted without waiting (work is
+    /// otherwise submitted only when a result is read back).
+    pub max_pending_dispatches: usize,
+    /// Bytes of idle activation buffers kept for reuse; buffers beyond it are freed.
+    pub pool_bytes: u64,
+    /// A fixed workgroup shape for the matrix-vector kernels instead of the built-in choice
+    /// (for tuning and benchmarks).
+    pub matvec_tuning: Option<MatvecTuning>,
+    /// Caps the bytes of one weight chunk below the adapter's storage-binding limit (tests use
+    /// it to exercise the splitting of large weights into row ranges on small ones).
+    pub max_weight_chunk_bytes: Option<u64>,
+}
+
+impl Default for WgpuOptions {
+    fn default() -> Self {
+        Self {
+            adapter: AdapterChoice::Auto,
+            allow_software: false,
+            use_subgroups: true,
+            code_decode: CodeDecode::Mantissa,
+            max_pending_dispatches: 2048,
+            pool_bytes: 1 << 30,
+            matvec_tuning: None,
+            max_weight_chunk_bytes: None,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Lazy submission: every operation is recorded into one command encoder, and the encoder is
+//! submitted only when the CPU needs a result (a download or the router's read-back) or when
+//! it grows long, never once per operation.
+//!
+//! Small per-dispatch data (kernel parameters, index lists, RoPE tables, small uploads) is
+//! appended to a host-side arena, written into one device buffer just before the submit, and
+//! bound at its offset, so it is ordered with the commands that read it.
+
+use std::sync::{Arc, Mutex};
+
+use floe_compute::ComputeError;
+
+use crate::context::Gpu;
+use crate::pipelines::Kernel;
+
+/// Uploads up to this size go through the arena; larger ones through their own staging buffer.
+const ARENA_UPLOAD_MAX: usize = 64 * 1024;
+const ARENA_INITIAL: u64 = 1 << 20;
+const ARENA_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+/// One binding of a dispatch, in binding-index order.
+pub(crate) enum Bind<'a> {
+    /// Bytes placed in the arena (parameters, index lists), bound read-only.
+    Data(&'a [u8]),
+    /// A whole buffer.
+    Buffer(&'a wgpu::Buffer),
+}
+
+struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    arena: Vec<u8>,
+    arena_buffer: wgpu::Buffer,
+    dispatches: usize,
+}
+
+/// The recording state of one device.
+pub(crate) struct Recorder {
+    gpu: Arc<Gpu>,
+    pending: Mutex<Pending>,
+    max_dispatches: usize,
+}
+
+fn arena_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("floe arena"),
+        size,
+        usage: ARENA_USAGE,
+        mapped_at_creation: false,
+    })
+}
+
+impl Pending {
+    fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("floe ops"),
+            })
+        })
+    }
+}
+
+impl Recorder {
+    pub(crate) fn new(gpu: Arc<Gpu>, max_dispatches: usize) -> Self {
+        let arena_buffer = arena_buffer(&gpu.device, ARENA_INITIAL);
+        Self {
+            pending: Mutex::new(Pending {
+                encoder: None,
+                arena: Vec::new(),
+                arena_buffer,
+                dispatches: 0,
+            }),
+            gpu,
+            max_dispatches: max_dispatches.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves arena room for `sizes` (each aligned), submitting pending work (and growing the
+    /// arena) first when they do not fit; returns the offsets.
+    fn reserve(&self, p: &mut Pending, sizes: &[usize]) -> Result<Vec<u64>, ComputeError> {
+        let align = self.gpu.caps.storage_align as usize;
+        let needed: usize = sizes.iter().map(|s| s.next_multiple_of(align)).sum();
+        if (p.arena.len() + needed) as u64 > p.arena_buffer.size() {
+            self.submit_locked(p)?;
+            if needed as u64 > p.arena_buffer.size() {
+                let size = (needed as u64).next_power_of_two();
+                if size > self.gpu.caps.max_binding {
+                    return Err(ComputeError::Unsupported(format!(
+                        "{needed} bytes of indices and parameters in one operation exceed the device's {}-byte binding limit",
+                        self.gpu.caps.max_binding
+                    )));
+                }
+                p.arena_buffer = arena_buffer(&self.gpu.device, size);
+            }
+        }
+        let mut offsets = Vec::with_capacity(sizes.len());
+        for &s in sizes {
+            offsets.push(p.arena.len() as u64);
+            p.arena.resize(p.arena.len() + s.next_multiple_of(align), 0);
+        }
+        Ok(offsets)
+    }
+
+    /// Records one dispatch of `kernel` over `groups` workgroups (x, y, z).
+    pub(crate) fn dispatch(
+        &self,
+        kernel: &Kernel,
+        binds: &[Bind<'_>],
+        groups: [u32; 3],
+    ) -> Result<(), ComputeError> {
+        let mut p = self.lock();
+        let sizes: Vec<usize> = binds
+            .iter()
+            .filter_map(|b| match b {
+                Bind::Data(d) => Some(d.len().next_multiple_of(4).max(4)),
+                Bind::Buffer(_) => None,
+            })
+            .collect();
+        let offsets = self.reserve(&mut p, &sizes)?;
+        let mut data_index = 0;
+        for b in binds {
+            if let Bind::Data(d) = b {
+                let at = offsets[data_index] as usize;
+                p.arena[at..at + d.len()].copy_from_slice(d);
+                data_index += 1;
+            }
+        }
+        let arena = p.arena_buffer.clone();
+        let mut data_index = 0;
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = binds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: match b {
+                    Bind::Data(_) => {
+                        let (offset, size) = (offsets[data_index], sizes[data_index] as u64);
+                        data_index += 1;
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &arena,
+                            offset,
+                            size: wgpu::BufferSize::new(size),
+                        })
+                    }
+                    Bind::Buffer(buffer) => buffer.as_entire_binding(),
+                },
+            })
+            .collect();
+        let group = self
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &kernel.layout,
+                entries: &entries,
+            });
+        {
+            let encoder = p.encoder(&self.gpu.device);
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        p.dispatches += 1;
+        if p.dispatches >= self.max_dispatches {
+            self.submit_locked(&mut p)?;
+        }
+        drop(p);
+        self.gpu.check()
+    }
+
+    /// Records a copy of `size` bytes between two buffers.
+    pub(crate) fn copy(
+        &self,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    ) -> Result<(), ComputeError> {
+        let mut p = self.lock();
+        p.encoder(&self.gpu.device)
+            .copy_buffer_to_buffer(src, src_offset, dst, dst_offset, size);
+        drop(p);
+        self.gpu.check()
+    }
+
+    /// Records zeroing the first `size` bytes of `buffer`.
+    pub(crate) fn clear(&self, buffer: &wgpu::Buffer, size: u64) -> Result<(), ComputeError> {
+        let mut p = self.lock();
+        p.encoder(&self.gpu.device)
+            .clear_buffer(buffer, 0, Some(size));
+        drop(p);
+        self.gpu.check()
+    }
+
+    /// Records writing `data` (a multiple of 4 bytes) at the start of `dst`, ordered with the
+    /// commands recorded before it.
+    pub(crate) fn write(&self, dst: &wgpu::Buffer, data: &[u8]) -> Result<(), ComputeError> {
+        let mut p = self.lock();
+        if data.len() <= ARENA_UPLOAD_MAX {
+            let at = self.reserve(&mut p, &[data.len()])?[0];
+            p.arena[at as usize..at as usize + data.len()].copy_from_slice(data);
+            let arena = p.arena_buffer.clone();
+            p.encoder(&self.gpu.device).copy_buffer_to_buffer(
+                &arena,
+                at,
+                dst,
+                0,
+                data.len() as u64,
+            );
+        } else {
+            let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("floe upload"),
+                size: data.len() as u64,
+                usage: wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: true,
+            });
+            staging
+                .slice(..)
+                .get_mapped_range_mut()
+                .map_err(|e| ComputeError::Device(format!("mapping an upload buffer: {e}")))?
+                .copy_from_slice(data);
+            staging.unmap();
+            p.encoder(&self.gpu.device).copy_buffer_to_buffer(
+                &staging,
+                0,
+                dst,
+                0,
+                data.len() as u64,
+            );
+        }
+        drop(p);
+        self.gpu.check()
+    }
+
+    fn submit_locked(&self, p: &mut Pending) -> Result<(), ComputeError> {
+        if !p.arena.is_empty() {
+            self.gpu.queue.write_buffer(&p.arena_buffer, 0, &p.arena);
+            p.arena.clear();
+        }
+        if let Some(encoder) = p.encoder.take() {
+            self.gpu.queue.submit([encoder.finish()]);
+        }
+        p.dispatches = 0;
+        self.gpu.check()
+    }
+
+    /// Submits everything recorded so far without waiting for it.
+    pub(crate) fn submit(&self) -> Result<(), ComputeError> {
+        let mut p = self.lock();
+        self.submit_locked(&mut p)
+    }
+
+    /// Copies the first `size` bytes (a multiple of 4) of `src` back to the CPU, after all
+    /// recorded work.
+    pub(crate) fn read(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, ComputeError> {
+        let readback = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("floe readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        {
+            let mut p = self.lock();
+            p.encoder(&self.gpu.device)
+                .copy_buffer_to_buffer(src, 0, &readback, 0, size);
+            self.submit_locked(&mut p)?;
+        }
+        let (sender, receiver) = std::sync::mpsc::channel();
+        readback.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            // The receiver only disappears after it stopped waiting, so a failed send is moot.
+            let _ = sender.send(r);
+        });
+        // Another thread's poll may be the one that runs the callback, so wait for the callback
+        // itself, polling again until it has run.
+        loop {
+            self.gpu.wait()?;
+            match receiver.recv_timeout(std::time::Duration::from_millis(1)) {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    return Err(ComputeError::Device(format!("reading back results: {e}")))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(ComputeError::Device(
+                        "reading back results: the map was dropped".into(),
+                    ))
+                }
+            }
+        }
+        let bytes = readback
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| ComputeError::Device(format!("reading back results: {e}")))?
+            .to_vec();
+        readback.unmap();
+        Ok(bytes)
+    }
+}

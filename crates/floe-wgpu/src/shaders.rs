@@ -1,0 +1,122 @@
+//! The WGSL sources: each kernel's template plus the snippets it shares with others.
+
+const COMMON: &str = include_str!("shaders/common.wgsl");
+const REDUCE_SG: &str = include_str!("shaders/reduce_sg.wgsl");
+const REDUCE_WG: &str = include_str!("shaders/reduce_wg.wgsl");
+const DEQUANT: &str = include_str!("shaders/dequant.wgsl");
+const MV_FINISH_SG: &str = include_str!("shaders/mv_finish_sg.wgsl");
+const MV_FINISH_WG: &str = include_str!("shaders/mv_finish_wg.wgsl");
+
+/// Entry-point parameters and their copies into globals, for kernels that reduce with subgroups.
+const SG_ARGS: &str = ", @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) sg_num: u32";
+const SG_INIT: &str = "g_lane = sg_lane; g_sgid = sg_id; g_nsg = sg_num;";
+
+/// What a kernel's template needs around it.
+struct Template {
+    body: &'static str,
+    /// Uses `wg_sum` / `wg_max`.
+    reduce: bool,
+    /// Uses `w_value` (reads stored weights generically).
+    dequant: bool,
+    /// Ends with the matrix-vector reduction and store.
+    matvec: bool,
+}
+
+fn lookup(name: &str) -> Option<Template> {
+    let t = |body, reduce, dequant, matvec| {
+        Some(Template {
+            body,
+            reduce,
+            dequant,
+            matvec,
+        })
+    };
+    match name {
+        "elementwise" => t(
+            include_str!("shaders/elementwise.wgsl"),
+            false,
+            false,
+            false,
+        ),
+        "rows" => t(include_str!("shaders/rows.wgsl"), false, false, false),
+        "scatter_add" => t(
+            include_str!("shaders/scatter_add.wgsl"),
+            false,
+            false,
+            false,
+        ),
+        "rope" => t(include_str!("shaders/rope.wgsl"), false, false, false),
+        "embed" => t(include_str!("shaders/embed.wgsl"), false, true, false),
+        "rms_norm" => t(include_str!("shaders/rms_norm.wgsl"), true, true, false),
+        "matvec_generic" => t(
+            include_str!("shaders/matvec_generic.wgsl"),
+            true,
+            true,
+            false,
+        ),
+        "matmul_tiled" => t(
+            include_str!("shaders/matmul_tiled.wgsl"),
+            false,
+            true,
+            false,
+        ),
+        "matvec_affine" => t(
+            include_str!("shaders/matvec_affine.wgsl"),
+            false,
+            false,
+            true,
+        ),
+        "matvec_float" => t(
+            include_str!("shaders/matvec_float.wgsl"),
+            false,
+            false,
+            true,
+        ),
+        "matvec_q8_0" => t(include_str!("shaders/matvec_q8_0.wgsl"), false, false, true),
+        "softmax_topk" => t(
+            include_str!("shaders/softmax_topk.wgsl"),
+            false,
+            false,
+            false,
+        ),
+        "attn_scores" => t(
+            include_str!("shaders/attn_scores.wgsl"),
+            false,
+            false,
+            false,
+        ),
+        "attn_softmax" => t(
+            include_str!("shaders/attn_softmax.wgsl"),
+            true,
+            false,
+            false,
+        ),
+        "attn_out" => t(include_str!("shaders/attn_out.wgsl"), false, false, false),
+        _ => None,
+    }
+}
+
+/// The source of kernel `name` (without its constants), with subgroup or workgroup-memory
+/// reductions.
+pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
+    let t = lookup(name)?;
+    let mut src = String::from(COMMON);
+    if t.reduce {
+        src.push_str(if subgroups { REDUCE_SG } else { REDUCE_WG });
+    }
+    if t.dequant {
+        src.push_str(DEQUANT);
+    }
+    let finish = if subgroups {
+        MV_FINISH_SG
+    } else {
+        MV_FINISH_WG
+    };
+    let body = t
+        .body
+        .replace("/*SG_ARGS*/", if subgroups { SG_ARGS } else { "" })
+        .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" })
+        .replace("/*MV_FINISH*/", if t.matvec { finish } else { "" });
+    src.push_str(&body);
+    Some(src)
+}

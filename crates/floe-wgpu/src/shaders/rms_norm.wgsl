@@ -1,0 +1,31 @@
+// RMSNorm, one workgroup per row. prm: [0] rows, [1] columns, [2] eps (f32 bits), [3] weight
+// offset (f32 bits), [4] scale plane, [5] bias plane.
+@group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
+@group(0) @binding(1) var<storage, read> WD: array<u32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32> /*SG_ARGS*/) {
+    g_lid = lid;
+    /*SG_INIT*/
+    let row = group_index(wid, nwg);
+    if row >= prm[0] {
+        return;
+    }
+    g_cols = prm[1];
+    g_soff = prm[4];
+    g_boff = prm[5];
+    let base = row * g_cols;
+    var ss = 0.0;
+    for (var c = lid; c < g_cols; c = c + WG) {
+        let v = X[base + c];
+        ss = ss + v * v;
+    }
+    let total = wg_sum(ss);
+    let inv = 1.0 / sqrt(total / f32(g_cols) + bitcast<f32>(prm[2]));
+    let offset = bitcast<f32>(prm[3]);
+    for (var c = lid; c < g_cols; c = c + WG) {
+        O[base + c] = X[base + c] * inv * (offset + w_value(0u, c));
+    }
+}

@@ -1,0 +1,60 @@
+//! The backend's tensor and weight types.
+
+use floe_quant::QuantFormat;
+
+use crate::pool::PooledBuffer;
+
+/// An f32 `[rows, cols]` activation matrix in device memory (a pooled buffer).
+pub struct WgpuTensor {
+    pub(crate) buffer: PooledBuffer,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+}
+
+impl WgpuTensor {
+    pub(crate) fn buf(&self) -> &wgpu::Buffer {
+        self.buffer.buffer()
+    }
+
+    pub(crate) fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        (self.rows * self.cols * 4) as u64
+    }
+}
+
+/// A run of whole rows of a weight in one device buffer, laid out exactly like a stored matrix
+/// of those rows (for affine formats: its packed, scale and bias planes one after the other).
+pub(crate) struct WeightChunk {
+    /// First row of the weight in this chunk.
+    pub row0: usize,
+    /// Rows in this chunk.
+    pub rows: usize,
+    pub buffer: wgpu::Buffer,
+    /// Byte offsets of the scale and bias planes in `buffer` (affine formats; 0 otherwise).
+    pub scale_offset: u32,
+    pub bias_offset: u32,
+}
+
+/// An immutable weight matrix in device memory, its bytes exactly as floe-quant stores them,
+/// split into row ranges when it is larger than one storage binding may be.
+pub struct WgpuWeight {
+    pub(crate) format: QuantFormat,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) chunks: Vec<WeightChunk>,
+}
+
+impl WgpuWeight {
+    /// The storage format.
+    pub fn format(&self) -> QuantFormat {
+        self.format
+    }
+
+    /// How many device buffers (row ranges) hold the weight.
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+}

@@ -1,0 +1,125 @@
+//! Uploading weights verbatim, split into row ranges that each fit one storage binding.
+
+use bytes::Bytes;
+use floe_compute::{check, ComputeError, WeightData};
+use floe_quant::QuantFormat;
+
+use crate::context::Gpu;
+use crate::tensor::{WeightChunk, WgpuWeight};
+
+/// Kernels index weight buffers with u32 byte offsets, so no chunk may reach 4 GiB.
+const MAX_CHUNK: u64 = (1 << 32) - 256;
+/// Slack after a chunk's bytes: the Q8_0 kernel reads the whole word holding a block's last byte.
+const SLACK: u64 = 16;
+
+/// Rows per chunk for a `[rows, cols]` weight in `format`, or why it cannot be stored.
+pub(crate) fn rows_per_chunk(
+    gpu: &Gpu,
+    format: QuantFormat,
+    rows: usize,
+    cols: usize,
+) -> Result<usize, ComputeError> {
+    let row_bytes = format.matrix_bytes(1, cols)? as u64;
+    let limit = gpu
+        .caps
+        .max_binding
+        .min(MAX_CHUNK)
+        .min(gpu.caps.max_weight_chunk.max(SLACK + 1))
+        - SLACK;
+    let per_chunk = (limit / row_bytes) as usize;
+    if per_chunk == 0 {
+        return Err(ComputeError::Unsupported(format!(
+            "a [{rows}, {cols}] {format} weight has {row_bytes}-byte rows, more than the {limit} bytes one storage binding of {} can hold",
+            gpu.info.name
+        )));
+    }
+    Ok(per_chunk.min(rows))
+}
+
+/// The bytes of rows `r0 .. r1` of a stored matrix, as a stored matrix of those rows, and the
+/// offsets of its scale and bias planes.
+fn chunk_bytes(
+    format: QuantFormat,
+    rows: usize,
+    cols: usize,
+    bytes: &Bytes,
+    r0: usize,
+    r1: usize,
+) -> (Vec<&[u8]>, u32, u32) {
+    let planes = format.row_plane_bytes(cols);
+    let mut parts = Vec::with_capacity(planes.len());
+    let mut plane_start = 0;
+    let mut offsets = Vec::with_capacity(planes.len());
+    let mut within = 0;
+    for &p in &planes {
+        offsets.push(within as u32);
+        parts.push(&bytes[plane_start + r0 * p..plane_start + r1 * p]);
+        within += (r1 - r0) * p;
+        plane_start += rows * p;
+    }
+    let (scale, bias) = if offsets.len() == 3 {
+        (offsets[1], offsets[2])
+    } else {
+        (0, 0)
+    };
+    (parts, scale, bias)
+}
+
+/// Uploads `data` verbatim.
+pub(crate) fn upload(gpu: &Gpu, data: WeightData) -> Result<WgpuWeight, ComputeError> {
+    let [rows, cols] = check::weight(&data)?;
+    let per_chunk = rows_per_chunk(gpu, data.format, rows, cols)?;
+    let mut chunks = Vec::new();
+    let mut r0 = 0;
+    while r0 < rows {
+        let r1 = (r0 + per_chunk).min(rows);
+        let (parts, scale_offset, bias_offset) =
+            chunk_bytes(data.format, rows, cols, &data.bytes, r0, r1);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let size = (len as u64 + SLACK).next_multiple_of(16);
+        if size > gpu.caps.max_buffer {
+            return Err(ComputeError::Unsupported(format!(
+                "a {size}-byte weight buffer exceeds the {}-byte buffer limit of {}",
+                gpu.caps.max_buffer, gpu.info.name
+            )));
+        }
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("floe weight"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: true,
+        });
+        gpu.check()?;
+        {
+            let mut view = buffer
+                .slice(..)
+                .get_mapped_range_mut()
+                .map_err(|e| ComputeError::Device(format!("mapping a weight buffer: {e}")))?;
+            let mut at = 0;
+            for p in parts {
+                view.slice(at..at + p.len()).copy_from_slice(p);
+                at += p.len();
+            }
+            view.slice(at..)
+                .copy_from_slice(&vec![0u8; size as usize - at]);
+        }
+        buffer.unmap();
+        gpu.check()?;
+        chunks.push(WeightChunk {
+            row0: r0,
+            rows: r1 - r0,
+            buffer,
+            scale_offset,
+            bias_offset,
+        });
+        r0 = r1;
+    }
+    Ok(WgpuWeight {
+        format: data.format,
+        rows,
+        cols,
+        chunks,
+    })
+}

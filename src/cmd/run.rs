@@ -1,0 +1,327 @@
+//! `floe run`: generate text from a prompt, streamed to stdout as it is produced. Also the pieces
+//! `floe logits` and `floe demo` share: backend choice, model loading, the generation report.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use floe_compute::cpu::CpuBackend;
+use floe_compute::Backend;
+use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
+use floe_model::{
+    generate_text, load_model, stop_tokens, ChatMessage, ChatTemplate, CountingExpertSource,
+    GenerateOptions, Generation, Model, ModelError, PhaseStats, Sampler, SamplingParams,
+    TextTokenizer,
+};
+
+/// Backends this build of floe has.
+pub const BACKENDS: [&str; 1] = ["cpu"];
+
+/// The context limit used when `--ctx` is not given (capped by the model's own limit).
+const DEFAULT_CONTEXT: usize = 4096;
+
+/// Arguments of `floe run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The floe checkpoint directory (made by `floe convert`).
+    pub model: PathBuf,
+    /// The prompt.
+    #[arg(short, long)]
+    pub prompt: String,
+    /// Most tokens to generate.
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Format the prompt as a user message with the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// Print per-phase times and expert bytes read to stderr.
+    #[arg(long)]
+    pub stats: bool,
+    /// Context limit in tokens (prompt plus generated); default min(4096, the model's limit).
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Sampling options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Temperature; 0 is greedy.
+    #[arg(long = "temp", default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Keep the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 20)]
+    pub top_k: usize,
+    /// Nucleus sampling: keep the most likely tokens up to this total probability (1: off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than this fraction of the most likely one (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f32,
+    /// Penalty on the last 64 tokens (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Random seed (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    /// The sampling parameters, validated.
+    pub fn params(&self) -> anyhow::Result<SamplingParams> {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        });
+        let params = SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: 64,
+            seed,
+        };
+        params.validate()?;
+        Ok(params)
+    }
+}
+
+/// Backend options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BackendArgs {
+    /// Compute backend.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Compute threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Work that runs on whichever backend was chosen.
+pub trait BackendJob {
+    /// What the work returns.
+    type Output;
+    /// Runs the work on `backend`.
+    fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<Self::Output>;
+}
+
+/// Starts the backend `args` names and runs `job` on it.
+pub fn with_backend<J: BackendJob>(args: &BackendArgs, job: J) -> anyhow::Result<J::Output> {
+    match args.backend.as_str() {
+        "cpu" => {
+            let backend = CpuBackend::new(args.threads).context("starting the CPU backend")?;
+            job.run(Arc::new(backend))
+        }
+        other => bail!(
+            "--backend '{other}' is not built into this floe (available: {})",
+            BACKENDS.join(", ")
+        ),
+    }
+}
+
+/// An open checkpoint, its model on a backend, and the counter of its expert reads.
+pub struct LoadedModel<B: Backend> {
+    /// The checkpoint.
+    pub checkpoint: Arc<Checkpoint>,
+    /// The model.
+    pub model: Box<dyn Model<B>>,
+    /// Counts the expert blobs the model reads.
+    pub traffic: Arc<CountingExpertSource>,
+}
+
+/// Opens the checkpoint in `dir` and loads its model onto `backend`.
+pub fn load<B: Backend + 'static>(dir: &Path, backend: Arc<B>) -> anyhow::Result<LoadedModel<B>> {
+    let checkpoint = Arc::new(
+        Checkpoint::open(dir)
+            .with_context(|| format!("cannot open checkpoint {}", dir.display()))?,
+    );
+    let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
+    let traffic = Arc::new(CountingExpertSource::new(source));
+    let model = load_model(checkpoint.clone(), backend, traffic.clone())
+        .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    Ok(LoadedModel {
+        checkpoint,
+        model,
+        traffic,
+    })
+}
+
+/// The checkpoint's tokenizer, or an error saying that this command needs one.
+pub fn tokenizer_for(checkpoint: &Checkpoint, command: &str) -> anyhow::Result<TextTokenizer> {
+    TextTokenizer::from_checkpoint(checkpoint).with_context(|| {
+        format!("`floe {command}` needs the model's tokenizer to turn text into tokens (`floe logits --tokens` works without one)")
+    })
+}
+
+/// Runs `floe run`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.prompt.trim().is_empty() {
+        bail!("--prompt is empty: give the text to continue");
+    }
+    let params = args.sampling.params()?;
+    let backend = args.backend.clone();
+    with_backend(&backend, RunJob { args, params })
+}
+
+struct RunJob {
+    args: Args,
+    params: SamplingParams,
+}
+
+impl BackendJob for RunJob {
+    type Output = ();
+
+    fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<()> {
+        let RunJob { args, params } = self;
+        let name = backend.name();
+        let loaded = load(&args.model, backend)?;
+        let request = GenerationRequest {
+            prompt: &args.prompt,
+            chat: args.chat,
+            max_tokens: args.max_tokens,
+            context: args.ctx,
+            params,
+            stats: args.stats,
+            backend_name: &name,
+        };
+        request.run(&loaded)
+    }
+}
+
+/// One generation: prompt, options, and whether to print detailed statistics.
+pub struct GenerationRequest<'a> {
+    /// The prompt text.
+    pub prompt: &'a str,
+    /// Apply the chat template.
+    pub chat: bool,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Context limit (`None`: the default).
+    pub context: Option<usize>,
+    /// Sampling.
+    pub params: SamplingParams,
+    /// Print per-phase statistics.
+    pub stats: bool,
+    /// The backend's description, for the statistics.
+    pub backend_name: &'a str,
+}
+
+impl GenerationRequest<'_> {
+    /// Tokenizes the prompt, generates with text streamed to stdout, and reports speed to stderr.
+    pub fn run<B: Backend + 'static>(&self, loaded: &LoadedModel<B>) -> anyhow::Result<()> {
+        let info = loaded.model.info();
+        let tokenizer = tokenizer_for(&loaded.checkpoint, "run")?;
+        let template = ChatTemplate::from_checkpoint(&loaded.checkpoint);
+        let prompt_tokens = if self.chat {
+            let template = match &template {
+                Ok(t) => t,
+                Err(e) => bail!("--chat needs the model's chat template: {e}"),
+            };
+            let text = template.render(&[ChatMessage::new("user", self.prompt)], true)?;
+            tokenizer.encode(&text, false)?
+        } else {
+            tokenizer.encode(self.prompt, true)?
+        };
+        if prompt_tokens.is_empty() {
+            bail!("the prompt encodes to no tokens");
+        }
+        let context = self
+            .context
+            .unwrap_or(DEFAULT_CONTEXT.min(info.max_context));
+        if prompt_tokens.len() > context {
+            bail!(
+                "the prompt is {} tokens, longer than the context limit of {context} tokens (--ctx; the model allows {})",
+                prompt_tokens.len(),
+                info.max_context
+            );
+        }
+        let mut state = loaded.model.new_state(context)?;
+        let mut sampler = Sampler::new(self.params.clone())?;
+        let options = GenerateOptions {
+            max_tokens: self.max_tokens,
+            stop_tokens: stop_tokens(
+                &loaded.checkpoint,
+                info,
+                Some(&tokenizer),
+                template.as_ref().ok(),
+            )?,
+        };
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let generation = generate_text(
+            loaded.model.as_ref(),
+            &mut state,
+            &tokenizer,
+            &prompt_tokens,
+            &mut sampler,
+            &options,
+            Some(&loaded.traffic),
+            &mut |text| {
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|source| ModelError::Io {
+                        path: PathBuf::from("<stdout>"),
+                        source,
+                    })
+            },
+        )?;
+        writeln!(out).context("writing to stdout")?;
+        drop(out);
+        report(&generation, self.stats, self.backend_name);
+        Ok(())
+    }
+}
+
+/// Prints prompt and generation speed (and with `detailed`, per-phase times and expert reads)
+/// to stderr.
+pub fn report(g: &Generation, detailed: bool, backend_name: &str) {
+    eprintln!(
+        "prompt: {} tokens, {:.2} tok/s | generation: {} tokens, {:.2} tok/s | stop: {:?}",
+        g.prefill.tokens,
+        g.prefill.tokens_per_second(),
+        g.tokens.len(),
+        g.decode.tokens_per_second(),
+        g.stop
+    );
+    if !detailed {
+        return;
+    }
+    eprintln!("backend: {backend_name}");
+    for (name, phase) in [("prefill", &g.prefill), ("decode", &g.decode)] {
+        phase_report(name, phase);
+    }
+}
+
+fn phase_report(name: &str, p: &PhaseStats) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let phases: Vec<String> = p
+        .timings
+        .phases()
+        .iter()
+        .map(|(phase, d)| format!("{phase} {:.1} ms", ms(*d)))
+        .collect();
+    eprintln!(
+        "{name}: {} forward tokens in {:.1} ms ({})",
+        p.tokens,
+        ms(p.time),
+        phases.join(", ")
+    );
+    let per_token = if p.tokens > 0 {
+        p.experts.bytes as f64 / p.tokens as f64
+    } else {
+        0.0
+    };
+    eprintln!(
+        "{name}: experts read: {} blobs, {:.1} MiB ({:.2} MiB per token)",
+        p.experts.blobs,
+        p.experts.bytes as f64 / (1 << 20) as f64,
+        per_token / (1 << 20) as f64
+    );
+}
