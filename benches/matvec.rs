@@ -3,19 +3,23 @@
 //! over a 256 MB buffer on the same number of threads (the ceiling), all in one run.
 //!
 //! - `matvec/memory_read` (first) and `matvec/memory_read_end` (last): every thread sums its share
-//!   of a 256 MB `u64` buffer; the faster of the two is the ceiling.
+//!   of a 256 MB `u64` buffer (threads started once, like the backend's pool); the faster of the
+//!   two is the ceiling.
 //! - `matvec/<format>`: `CpuBackend::matmul` of a `[1, 4096]` input by a ~256 MB `[N, 4096]`
 //!   weight in `q4`, `q8_0`, `bf16`, `f16` and `f32`.
 //! - `matvec/prefill_q4_t32`: the same q4 weight times a `[32, 4096]` input (GB/s of weight bytes;
 //!   the summary also gives multiply-adds per second).
 //!
-//! After the measurements the bench prints each result's GB/s and its ratio to the ceiling.
+//! After the measurements the bench prints each result's GB/s and its ratio to the ceiling, and
+//! for each matrix-vector product the median ratio over alternating (memory read, matvec) pairs,
+//! which is steadier on a machine shared with other work.
 //! Run: `cargo bench --bench matvec -- --warm-up-time 1 --measurement-time 4`. The backend uses all
 //! cores (`FLOE_BENCH_THREADS=n` overrides); `FLOE_QUANT_ISA=avx2|scalar` caps the kernels.
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::sync::{mpsc, Arc};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
@@ -85,34 +89,88 @@ fn sum_words(words: &[u64]) -> u64 {
     acc.iter().fold(tail, |a, w| a.wrapping_add(*w))
 }
 
-/// Reads all of `buffer` on `threads` threads, each summing an equal share.
-fn memory_read(buffer: &[u64], threads: usize) -> u64 {
-    let share = buffer.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = buffer
-            .chunks(share)
-            .map(|part| s.spawn(move || sum_words(part)))
-            .collect();
-        handles.into_iter().fold(0u64, |a, h| {
-            a.wrapping_add(h.join().expect("reader thread"))
-        })
-    })
+/// Threads that each sum an equal share of a buffer on request: started once, like the
+/// backend's pool, so that thread start-up is not part of the measured read.
+struct Readers {
+    go: Vec<mpsc::Sender<()>>,
+    done: mpsc::Receiver<u64>,
 }
 
-fn bench(c: &mut Criterion, backend: &CpuBackend) -> Vec<(String, f64, f64)> {
+impl Readers {
+    /// `threads` readers of a [`TARGET_BYTES`] buffer.
+    fn new(threads: usize) -> Self {
+        let words: Vec<u64> = (0..TARGET_BYTES as u64 / 8)
+            .map(|i| i.wrapping_mul(0x9E37_79B9))
+            .collect();
+        let buffer = Arc::new(words);
+        let share = buffer.len().div_ceil(threads);
+        let (done_tx, done) = mpsc::channel();
+        let go = (0..threads)
+            .map(|i| {
+                let (go_tx, go_rx) = mpsc::channel::<()>();
+                let (buffer, done_tx) = (Arc::clone(&buffer), done_tx.clone());
+                std::thread::spawn(move || {
+                    let part =
+                        &buffer[(i * share).min(buffer.len())..((i + 1) * share).min(buffer.len())];
+                    // Ends when `Readers` is dropped (its senders with it).
+                    while go_rx.recv().is_ok() {
+                        if done_tx.send(sum_words(part)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                go_tx
+            })
+            .collect();
+        Self { go, done }
+    }
+
+    /// One pass over the whole buffer, all readers at once.
+    fn read(&self) -> u64 {
+        for g in &self.go {
+            g.send(()).expect("reader thread alive");
+        }
+        (0..self.go.len()).fold(0u64, |a, _| {
+            a.wrapping_add(self.done.recv().expect("reader thread alive"))
+        })
+    }
+}
+
+/// Alternating memory-read passes and `run`s, timed one by one.
+const PAIRS: usize = 15;
+
+/// The median over [`PAIRS`] alternations of (bytes per second of `run` reading `bytes`) /
+/// (bytes per second of a memory-read pass just before it): a ratio that load from other
+/// processes, which drifts over seconds, disturbs much less than separate measurements.
+fn paired_ratio(readers: &Readers, bytes: usize, mut run: impl FnMut()) -> f64 {
+    let mut ratios: Vec<f64> = (0..PAIRS)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(readers.read());
+            let read = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            run();
+            let ran = t.elapsed().as_secs_f64();
+            (bytes as f64 / ran) / (TARGET_BYTES as f64 / read)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[PAIRS / 2]
+}
+
+/// A measured case: its id, weight bytes, multiply-adds (prefill) and paired ratio.
+type Measured = (String, f64, f64, f64);
+
+fn bench(c: &mut Criterion, backend: &CpuBackend) -> Vec<Measured> {
     let mut measured = Vec::new();
     let mut group = c.benchmark_group("matvec");
     group.sample_size(10);
 
-    let buffer: Vec<u64> = (0..TARGET_BYTES as u64 / 8)
-        .map(|i| i.wrapping_mul(0x9E37_79B9))
-        .collect();
+    let readers = Readers::new(backend.threads());
     group.throughput(Throughput::BytesDecimal(TARGET_BYTES as u64));
-    let read = |b: &mut criterion::Bencher<'_>| {
-        b.iter(|| black_box(memory_read(black_box(&buffer), backend.threads())))
-    };
+    let read = |b: &mut criterion::Bencher<'_>| b.iter(|| black_box(readers.read()));
     group.bench_function("memory_read", read);
-    measured.push(("memory_read".to_string(), TARGET_BYTES as f64, 0.0));
+    measured.push(("memory_read".to_string(), TARGET_BYTES as f64, 0.0, 1.0));
 
     let x1 = backend.upload(&values(COLS, 1), 1, COLS).expect("upload x");
     let x32 = backend
@@ -127,19 +185,28 @@ fn bench(c: &mut Criterion, backend: &CpuBackend) -> Vec<(String, f64, f64)> {
         group.bench_function(name, |b| {
             b.iter(|| black_box(backend.matmul(&x1, &w).expect("matmul")))
         });
-        measured.push((name.to_string(), bytes as f64, 0.0));
+        let ratio = paired_ratio(&readers, bytes, || {
+            black_box(backend.matmul(&x1, &w).expect("matmul"));
+        });
+        measured.push((name.to_string(), bytes as f64, 0.0, ratio));
         if name == "q4" {
             let id = format!("prefill_q4_t{PREFILL_TOKENS}");
             group.bench_function(&id, |b| {
                 b.iter(|| black_box(backend.matmul(&x32, &w).expect("matmul")))
             });
-            measured.push((id, bytes as f64, (rows * COLS * PREFILL_TOKENS) as f64));
+            // Compute-bound: no paired ratio.
+            measured.push((
+                id,
+                bytes as f64,
+                (rows * COLS * PREFILL_TOKENS) as f64,
+                f64::NAN,
+            ));
         }
     }
     // Again at the end: on a shared machine the ceiling can drift during the run.
     group.throughput(Throughput::BytesDecimal(TARGET_BYTES as u64));
     group.bench_function("memory_read_end", read);
-    measured.push(("memory_read_end".to_string(), TARGET_BYTES as f64, 0.0));
+    measured.push(("memory_read_end".to_string(), TARGET_BYTES as f64, 0.0, 1.0));
     group.finish();
     measured
 }
@@ -187,21 +254,27 @@ fn main() {
         return;
     };
     println!(
-        "\nsummary ({}), GB/s of weight bytes (median times) and ratio to the memory-read pass:",
+        "\nsummary ({}): GB/s of weight bytes (criterion median), ratio to the faster \
+         memory-read pass, and the median ratio of {PAIRS} alternating (memory read, matvec) pairs:",
         backend.name()
     );
-    for (id, bytes, macs) in measured {
+    for (id, bytes, macs, paired) in measured {
         let Some(seconds) = median_seconds(&id, start) else {
             continue;
         };
         let rate = bytes / seconds;
+        let paired = if paired.is_nan() {
+            "     -".to_string()
+        } else {
+            format!("{:>5.1}%", 100.0 * paired)
+        };
         let extra = if macs > 0.0 {
             format!("  ({:.1} G multiply-adds/s)", macs / seconds * 1e-9)
         } else {
             String::new()
         };
         println!(
-            "  {id:<16} {:>7.2} GB/s  {:>5.1}%{extra}",
+            "  {id:<16} {:>7.2} GB/s  {:>5.1}%  paired {paired}{extra}",
             rate * 1e-9,
             100.0 * rate / ceiling
         );

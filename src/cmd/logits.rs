@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use floe_compute::Backend;
 use floe_model::LogitsWanted;
 
-use super::run::{load, with_backend, BackendArgs, BackendJob};
+use super::run::{load_with, with_backend, BackendArgs, BackendJob, LoadArgs};
 
 /// Arguments of `floe logits`.
 #[derive(clap::Args)]
@@ -21,6 +21,8 @@ pub struct Args {
     pub tokens: String,
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// Parses `1,2,3` (spaces allowed) into token ids; the error names the bad entry.
@@ -57,7 +59,7 @@ impl BackendJob for LogitsJob {
     type Output = ();
 
     fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<()> {
-        let loaded = load(&self.args.model, backend)?;
+        let loaded = load_with(&self.args.model, backend, &self.args.load.options())?;
         let info = loaded.model.info();
         if self.tokens.len() > info.max_context {
             bail!(

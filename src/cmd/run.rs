@@ -10,9 +10,9 @@ use floe_compute::cpu::CpuBackend;
 use floe_compute::Backend;
 use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
 use floe_model::{
-    generate_text, load_model, stop_tokens, ChatMessage, ChatTemplate, CountingExpertSource,
-    GenerateOptions, Generation, Model, ModelError, PhaseStats, Sampler, SamplingParams,
-    TextTokenizer,
+    generate_text, load_model_with, stop_tokens, ChatMessage, ChatTemplate, CountingExpertSource,
+    GenerateOptions, Generation, LoadOptions, Model, ModelError, PhaseStats, Sampler,
+    SamplingParams, TextTokenizer,
 };
 
 /// Backends this build of floe has.
@@ -45,6 +45,27 @@ pub struct Args {
     pub sampling: SamplingArgs,
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How the model is set up, beyond what its checkpoint says.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LoadArgs {
+    /// Route each token to K experts instead of the number in the model's config.json
+    /// (num_experts_per_tok): fewer reads less from disk per token at some cost in quality;
+    /// at most the experts of a layer.
+    #[arg(long = "experts-per-token", value_name = "K")]
+    pub experts_per_token: Option<usize>,
+}
+
+impl LoadArgs {
+    /// The library's load options.
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions {
+            experts_per_token: self.experts_per_token,
+        }
+    }
 }
 
 /// Sampling options.
@@ -134,22 +155,59 @@ pub struct LoadedModel<B: Backend> {
     pub model: Box<dyn Model<B>>,
     /// Counts the expert blobs the model reads.
     pub traffic: Arc<CountingExpertSource>,
+    /// The options it was loaded with.
+    pub options: LoadOptions,
 }
 
-/// Opens the checkpoint in `dir` and loads its model onto `backend`.
+impl<B: Backend> LoadedModel<B> {
+    /// How many experts each token is routed to, and where that number comes from; `None` for
+    /// a model without routed experts.
+    pub fn experts_per_token(&self) -> Option<String> {
+        if self.model.info().sparse_layers == 0 {
+            return None;
+        }
+        let configured = self.checkpoint.text_config()["num_experts_per_tok"].as_u64();
+        Some(match (self.options.experts_per_token, configured) {
+            (Some(k), Some(c)) => {
+                format!("{k} (--experts-per-token; config.json num_experts_per_tok is {c})")
+            }
+            (Some(k), None) => format!("{k} (--experts-per-token)"),
+            (None, Some(c)) => format!("{c} (config.json num_experts_per_tok)"),
+            (None, None) => "as configured".to_string(),
+        })
+    }
+}
+
+/// Opens the checkpoint in `dir` and loads its model onto `backend`, as configured.
 pub fn load<B: Backend + 'static>(dir: &Path, backend: Arc<B>) -> anyhow::Result<LoadedModel<B>> {
+    load_with(dir, backend, &LoadOptions::default())
+}
+
+/// [`load`] with `options` (e.g. `--experts-per-token`).
+pub fn load_with<B: Backend + 'static>(
+    dir: &Path,
+    backend: Arc<B>,
+    options: &LoadOptions,
+) -> anyhow::Result<LoadedModel<B>> {
     let checkpoint = Arc::new(
         Checkpoint::open(dir)
             .with_context(|| format!("cannot open checkpoint {}", dir.display()))?,
     );
     let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
     let traffic = Arc::new(CountingExpertSource::new(source));
-    let model = load_model(checkpoint.clone(), backend, traffic.clone())
+    let model = load_model_with(checkpoint.clone(), backend, traffic.clone(), options)
+        .map_err(|e| match e {
+            ModelError::Argument { ref name, .. } if name == "experts_per_token" => {
+                anyhow::anyhow!("--experts-per-token: {e}")
+            }
+            e => anyhow::Error::new(e),
+        })
         .with_context(|| format!("cannot load the model in {}", dir.display()))?;
     Ok(LoadedModel {
         checkpoint,
         model,
         traffic,
+        options: options.clone(),
     })
 }
 
@@ -181,7 +239,7 @@ impl BackendJob for RunJob {
     fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<()> {
         let RunJob { args, params } = self;
         let name = backend.name();
-        let loaded = load(&args.model, backend)?;
+        let loaded = load_with(&args.model, backend, &args.load.options())?;
         let request = GenerationRequest {
             prompt: &args.prompt,
             chat: args.chat,
@@ -275,6 +333,11 @@ impl GenerationRequest<'_> {
         writeln!(out).context("writing to stdout")?;
         drop(out);
         report(&generation, self.stats, self.backend_name);
+        if self.stats {
+            if let Some(k) = loaded.experts_per_token() {
+                eprintln!("experts per token: {k}");
+            }
+        }
         Ok(())
     }
 }

@@ -91,3 +91,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("wrote {}", out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(out: PathBuf) -> Args {
+        Args {
+            preset: "tiny".into(),
+            layers: Some(2),
+            quant: "q4".into(),
+            dense_quant: Some("q8".into()),
+            seed: 3,
+            no_tokenizer: false,
+            force: false,
+            out,
+        }
+    }
+
+    #[test]
+    fn writes_a_checkpoint_with_a_tokenizer_and_a_valid_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("tiny");
+        run(args(out.clone())).unwrap();
+        let checkpoint = floe_format::Checkpoint::open(&out).unwrap();
+        assert_eq!(checkpoint.config()["num_hidden_layers"], 2);
+        assert_eq!(checkpoint.config()["eos_token_id"], byte_level_vocab_size() - 1);
+        assert!(checkpoint.extra_file("tokenizer.json").is_some());
+        let q_proj = checkpoint.dense("model.layers.0.self_attn.q_proj.weight").unwrap();
+        assert_eq!(q_proj.format, QuantFormat::Q8_0);
+        let err = run(args(out)).unwrap_err();
+        assert!(format!("{err:#}").contains("exists"), "{err:#}");
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = args(dir.path().join("x"));
+        bad.quant = "q3".into();
+        assert!(format!("{:#}", run(bad).unwrap_err()).contains("--quant q3"));
+        let mut bad = args(dir.path().join("x"));
+        bad.layers = Some(5);
+        assert!(format!("{:#}", run(bad).unwrap_err()).contains("has 4 layers"));
+        let mut bad = args(dir.path().join("x"));
+        bad.preset = "nope".into();
+        assert!(format!("{:#}", run(bad).unwrap_err()).contains("unknown preset 'nope'"));
+    }
+}

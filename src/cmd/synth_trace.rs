@@ -89,3 +89,51 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floe_stream::trace::TraceReader;
+
+    fn args(out: PathBuf) -> Args {
+        Args {
+            checkpoint: None,
+            preset: Some("qwen3-30b-a3b".into()),
+            layers: Some(3),
+            experts: None,
+            top_k: None,
+            tokens: 20,
+            prompt_len: 512,
+            skew: 0.6,
+            working_set: 0.65,
+            overlap: 0.3,
+            seed: 0,
+            out,
+        }
+    }
+
+    #[test]
+    fn writes_one_line_per_token_in_the_presets_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("trace.jsonl");
+        run(args(out.clone())).unwrap();
+        let tokens: Vec<_> = TraceReader::open(&out).unwrap().map(Result::unwrap).collect();
+        assert_eq!(tokens.len(), 20);
+        for token in &tokens {
+            assert_eq!(token.layers.len(), 3);
+            token.check(&[128; 3]).unwrap();
+            assert!(token.layers.iter().all(|l| l.len() == 8));
+        }
+    }
+
+    #[test]
+    fn missing_shape_and_bad_parameters_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = args(dir.path().join("t"));
+        bad.preset = None;
+        assert!(format!("{:#}", run(bad).unwrap_err()).contains("--experts is required"));
+        let mut bad = args(dir.path().join("t"));
+        bad.overlap = 1.5;
+        assert!(format!("{:#}", run(bad).unwrap_err()).contains("adjacent overlap"));
+    }
+}

@@ -4,9 +4,10 @@
 //! never knows which model calls it. Activations are row-major 2-D f32 matrices `[rows, cols]`
 //! (rows are tokens, or tokens × heads after a [`Backend::reshape`]); weights are immutable
 //! matrices in any [`floe_quant::QuantFormat`]. Every operation is functional (inputs borrowed,
-//! a new tensor returned) except the two that write into an existing tensor
-//! ([`Backend::write_rows`] for KV caches and [`Backend::scatter_add_rows`] for combining
-//! experts). Tensors are not `Clone`, so an in-place write can never be seen through another
+//! a new tensor returned) except those that write into an existing tensor
+//! ([`Backend::write_rows`] for KV caches, [`Backend::scatter_add_rows`] for combining
+//! experts, and the recurrent states of [`Backend::causal_conv1d`] and
+//! [`Backend::gated_delta_rule`]). Tensors are not `Clone`, so an in-place write can never be seen through another
 //! handle. A backend may run operations lazily: only [`Backend::download`] and
 //! [`Backend::softmax_topk`] (whose results the CPU needs) must wait for them.
 //!
@@ -83,6 +84,43 @@ pub struct Routing {
     pub experts: Vec<u32>,
     /// Weight of each expert's output.
     pub weights: Vec<f32>,
+}
+
+/// The shape and constants of a gated delta rule ([`Backend::gated_delta_rule`]): the linear
+/// attention of GatedDeltaNet layers (Qwen3-Next, Qwen3.5).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeltaRuleSpec {
+    /// Query/key heads; queries and keys have `key_heads × key_dim` columns each.
+    pub key_heads: usize,
+    /// Value heads, a multiple of `key_heads`: value head `h` reads query/key head
+    /// `h / (value_heads / key_heads)`.
+    pub value_heads: usize,
+    /// Dimensions per query/key head.
+    pub key_dim: usize,
+    /// Dimensions per value head.
+    pub value_dim: usize,
+    /// Factor applied to every query (after the L2 normalization), usually `1 / sqrt(key_dim)`.
+    pub scale: f32,
+    /// `Some(eps)`: every query and key head is first L2-normalized, `x / sqrt(Σx² + eps)`
+    /// (Qwen3-Next and Qwen3.5: `1e-6`); `None`: they are used as given.
+    pub qk_l2_norm_eps: Option<f32>,
+}
+
+impl DeltaRuleSpec {
+    /// Columns of the `qkv` input: `2 · key_heads · key_dim + value_heads · value_dim`.
+    pub fn qkv_width(&self) -> usize {
+        2 * self.key_heads * self.key_dim + self.value_heads * self.value_dim
+    }
+
+    /// `[value_heads · key_dim, value_dim]`: the shape of the recurrent state.
+    pub fn state_shape(&self) -> [usize; 2] {
+        [self.value_heads * self.key_dim, self.value_dim]
+    }
+
+    /// Columns of the output: `value_heads · value_dim`.
+    pub fn output_width(&self) -> usize {
+        self.value_heads * self.value_dim
+    }
 }
 
 /// A compute device for transformer inference.
@@ -205,4 +243,50 @@ pub trait Backend: Send + Sync {
         rows: &[u32],
         weights: &[f32],
     ) -> Result<(), ComputeError>;
+
+    /// Causal depthwise 1-D convolution over time with a rolling state, so that a sequence can be
+    /// fed in pieces (prefill, then one token per call). `x` is `[T, C]` (row `t` is time step
+    /// `t`), `weight` is `[C, K]` (channel `c`'s kernel, oldest tap first: HF's `conv1d.weight`
+    /// `[C, 1, K]` seen as `[C, K]`), `state` is `[K − 1, C]`: the `K − 1` inputs that preceded
+    /// `x`, oldest first (zeros at the start of a sequence), `K ≥ 2`. With `e` the rows of `state`
+    /// followed by the rows of `x`, the result is `[T, C]`:
+    /// `y[t, c] = f(Σ_{j < K} weight[c, j] · e[t + j, c])`, `f` the activation (identity for
+    /// `None`). Afterwards `state` holds the last `K − 1` rows of `e`, so one call over `x₁` and
+    /// one over `x₂` give the same outputs and final state as one call over both.
+    fn causal_conv1d(
+        &self,
+        x: &Self::Tensor,
+        weight: &Self::Weight,
+        state: &mut Self::Tensor,
+        activation: Option<Activation>,
+    ) -> Result<Self::Tensor, ComputeError>;
+
+    /// The gated delta rule over `T` tokens, continuing from `state` and updating it in place.
+    ///
+    /// With `nk`, `nv`, `dk`, `dv` the heads and dimensions of `spec`: `qkv` is
+    /// `[T, 2·nk·dk + nv·dv]`, each row the queries (`nk` heads of `dk`), then the keys (same),
+    /// then the values (`nv` heads of `dv`); `gates` is `[T, 2·nv]`, each row `b` (`nv` values)
+    /// then `a` (`nv` values); `a_log` and `dt_bias` are `[1, nv]`; `state` is `[nv·dk, dv]`,
+    /// row `h·dk + i`, column `j` holding `S_h[i, j]` (zeros at the start of a sequence). For
+    /// each token in order and each value head `h`, with `q`, `k` the token's query and key of
+    /// head `h / (nv / nk)` (L2-normalized first when `spec.qk_l2_norm_eps` is set, `q` then
+    /// multiplied by `spec.scale`) and `v` its value of head `h`:
+    ///
+    /// ```text
+    /// β = sigmoid(b[h]),  γ = exp(−exp(a_log[h]) · softplus(a[h] + dt_bias[h]))
+    /// S_h ← γ · S_h;   u = β · (v − S_hᵀ k);   S_h ← S_h + k uᵀ;   out[h] = S_hᵀ q
+    /// ```
+    ///
+    /// (`softplus(x) = ln(1 + eˣ)`), as transformers' `torch_recurrent_gated_delta_rule`. The
+    /// result is `[T, nv·dv]`, row `t` the outputs of every value head. Calls over consecutive
+    /// pieces of a sequence equal one call over all of it.
+    fn gated_delta_rule(
+        &self,
+        qkv: &Self::Tensor,
+        gates: &Self::Tensor,
+        a_log: &Self::Tensor,
+        dt_bias: &Self::Tensor,
+        state: &mut Self::Tensor,
+        spec: &DeltaRuleSpec,
+    ) -> Result<Self::Tensor, ComputeError>;
 }

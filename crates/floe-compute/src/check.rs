@@ -7,6 +7,10 @@
 
 use crate::{AttentionSpec, ComputeError, RopeSpec, WeightData};
 
+mod recurrent;
+
+pub use recurrent::{causal_conv1d, gated_delta_rule};
+
 fn shape(op: &'static str, message: String) -> ComputeError {
     ComputeError::Shape { op, message }
 }
@@ -170,7 +174,7 @@ pub fn rope(x: [usize; 2], positions: usize, spec: &RopeSpec) -> Result<[usize; 
             format!("x is {x:?} but {positions} positions were given (one per row)"),
         ));
     }
-    if spec.head_dim == 0 || x[1] % spec.head_dim != 0 {
+    if spec.head_dim == 0 || !x[1].is_multiple_of(spec.head_dim) {
         return Err(shape(
             "rope",
             format!(
@@ -179,7 +183,7 @@ pub fn rope(x: [usize; 2], positions: usize, spec: &RopeSpec) -> Result<[usize; 
             ),
         ));
     }
-    if spec.rotary_dim % 2 != 0 || spec.rotary_dim > spec.head_dim {
+    if !spec.rotary_dim.is_multiple_of(2) || spec.rotary_dim > spec.head_dim {
         return Err(shape(
             "rope",
             format!(
@@ -222,7 +226,7 @@ pub fn attention(
         past,
         scale,
     } = *spec;
-    if n_heads == 0 || n_kv_heads == 0 || head_dim == 0 || n_heads % n_kv_heads != 0 {
+    if n_heads == 0 || n_kv_heads == 0 || head_dim == 0 || !n_heads.is_multiple_of(n_kv_heads) {
         return Err(shape(
             "attention",
             format!("{n_heads} query heads, {n_kv_heads} kv heads of {head_dim}: heads and head_dim must be non-zero and kv heads must divide query heads"),

@@ -9,5 +9,7 @@ pub mod conformance;
 pub mod cpu;
 mod error;
 
-pub use backend::{Activation, AttentionSpec, Backend, RopeSpec, Routing, WeightData};
+pub use backend::{
+    Activation, AttentionSpec, Backend, DeltaRuleSpec, RopeSpec, Routing, WeightData,
+};
 pub use error::ComputeError;

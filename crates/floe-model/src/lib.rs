@@ -1,6 +1,7 @@
 //! floe's model architectures, written once against `floe_compute::Backend`.
 //!
-//! [`load_model`] opens a checkpoint as the architecture its manifest names ([`Model`]); a
+//! [`load_model`] opens a checkpoint as the architecture its manifest names ([`Model`];
+//! [`load_model_with`] with [`LoadOptions`] such as a different number of experts per token); a
 //! [`ModelState`] holds a sequence's KV caches between forward passes; [`generate`] runs the
 //! prefill-then-decode loop with a [`Sampler`]; [`TextTokenizer`], [`ChatTemplate`] and
 //! [`StreamDecoder`] turn text into tokens and back. Routed experts are fetched through a
@@ -30,9 +31,9 @@ pub use detokenizer::StreamDecoder;
 pub use error::ModelError;
 pub use generate::{generate, generate_text, GenerateOptions, Generation, PhaseStats, StopReason};
 pub use model::{check_input, Logits, LogitsWanted, Model, ModelInfo};
-pub use registry::{load_model, supported_architectures};
+pub use registry::{load_model, load_model_with, supported_architectures, LoadOptions};
 pub use sampling::{Sampler, SamplingParams};
-pub use state::{KvCache, ModelState};
+pub use state::{KvCache, LayerMemory, ModelState, RecurrentShape, RecurrentState};
 pub use stop::{stop_tokens, GENERATION_CONFIG_FILE};
 pub use timings::Timings;
 pub use tokenizer::{TextTokenizer, TOKENIZER_FILE};

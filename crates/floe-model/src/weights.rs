@@ -25,6 +25,11 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
         self.checkpoint
     }
 
+    /// The backend weights are loaded into.
+    pub fn backend(&self) -> &'a B {
+        self.backend
+    }
+
     /// Whether the checkpoint has a dense tensor `name`.
     pub fn has(&self, name: &str) -> bool {
         self.checkpoint.has_dense(name)

@@ -20,17 +20,24 @@ struct Sink(Mutex<Sender<(u64, std::io::Result<BlobData>)>>);
 
 impl CompletionSink for Sink {
     fn complete(&self, tag: u64, result: std::io::Result<BlobData>) {
-        let _ = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send((tag, result));
+        let _ = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send((tag, result));
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 6 {
-        return Err("usage: engine_ceiling ENGINE DEPTH direct|buffered BLOCK SECONDS FILE...".into());
+        return Err(
+            "usage: engine_ceiling ENGINE DEPTH direct|buffered BLOCK SECONDS FILE...".into(),
+        );
     }
     let depth: usize = args[1].parse()?;
-    let engine = EngineKind::parse(&args[0], depth)?.build(BufferPool::new(4 * depth * args[3].parse::<usize>()?))?;
+    let engine = EngineKind::parse(&args[0], depth)?
+        .build(BufferPool::new(4 * depth * args[3].parse::<usize>()?))?;
     let mode = IoMode::parse(&args[2])?;
     let block: usize = args[3].parse()?;
     let seconds: f64 = args[4].parse()?;
@@ -39,7 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enumerate()
         .map(|(i, p)| BlobFile::open(i, std::path::Path::new(p), mode).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let sizes: Vec<u64> = files.iter().map(|f| f.file().metadata().map(|m| m.len())).collect::<Result<_, _>>()?;
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| f.file().metadata().map(|m| m.len()))
+        .collect::<Result<_, _>>()?;
     let (tx, rx) = channel();
     let sink: Arc<dyn CompletionSink> = Arc::new(Sink(Mutex::new(tx)));
     let mut rng = WyRand::new(7);
@@ -48,7 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let blocks = (sizes[f] - 4096) / block as u64;
         let offset = 4096 + rng.below(blocks.max(1)) * (block as u64).div_ceil(4096) * 4096;
         let offset = offset.min(sizes[f].saturating_sub(block as u64)) / 4096 * 4096;
-        ReadRequest { tag, file: Arc::clone(&files[f]), offset, len: block }
+        ReadRequest {
+            tag,
+            file: Arc::clone(&files[f]),
+            offset,
+            len: block,
+        }
     };
     let started = Instant::now();
     let limit = Duration::from_secs_f64(seconds);
@@ -67,7 +82,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 engine.submit(vec![next(issued)], &sink);
                 issued += 1;
             } else if done == issued {
-                let batch: Vec<ReadRequest> = (issued..issued + depth as u64).map(&mut next).collect();
+                let batch: Vec<ReadRequest> =
+                    (issued..issued + depth as u64).map(&mut next).collect();
                 issued += depth as u64;
                 engine.submit(batch, &sink);
             }
@@ -75,6 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let style = if batched { "batches" } else { "continuous" };
-    println!("{} {} {style}: {:.3} GB/s ({done} reads of {block} B in {elapsed:.1} s)", engine.name(), mode.name(), bytes as f64 / elapsed / 1e9);
+    println!(
+        "{} {} {style}: {:.3} GB/s ({done} reads of {block} B in {elapsed:.1} s)",
+        engine.name(),
+        mode.name(),
+        bytes as f64 / elapsed / 1e9
+    );
     Ok(())
 }

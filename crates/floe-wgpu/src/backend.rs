@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use floe_compute::{
-    check, Activation, AttentionSpec, Backend, ComputeError, RopeSpec, Routing, WeightData,
+    check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, RopeSpec, Routing,
+    WeightData,
 };
 
 use crate::adapter::{self, AdapterSummary};
@@ -361,5 +362,36 @@ impl Backend for WgpuBackend {
     ) -> Result<(), ComputeError> {
         check::scatter_add_rows(acc.shape(), src.shape(), rows, weights.len())?;
         self.op_scatter_add_rows(acc, src, rows, weights)
+    }
+
+    fn causal_conv1d(
+        &self,
+        x: &WgpuTensor,
+        weight: &WgpuWeight,
+        state: &mut WgpuTensor,
+        activation: Option<Activation>,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::causal_conv1d(x.shape(), [weight.rows, weight.cols], state.shape())?;
+        self.op_causal_conv1d(x, weight, state, activation)
+    }
+
+    fn gated_delta_rule(
+        &self,
+        qkv: &WgpuTensor,
+        gates: &WgpuTensor,
+        a_log: &WgpuTensor,
+        dt_bias: &WgpuTensor,
+        state: &mut WgpuTensor,
+        spec: &DeltaRuleSpec,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::gated_delta_rule(
+            qkv.shape(),
+            gates.shape(),
+            a_log.shape(),
+            dt_bias.shape(),
+            state.shape(),
+            spec,
+        )?;
+        self.op_gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
     }
 }

@@ -92,6 +92,8 @@ fn lookup(name: &str) -> Option<Template> {
             false,
         ),
         "attn_out" => t(include_str!("shaders/attn_out.wgsl"), false, false, false),
+        "conv1d" => t(include_str!("shaders/conv1d.wgsl"), false, true, false),
+        "delta_rule" => t(include_str!("shaders/delta_rule.wgsl"), false, false, false),
         _ => None,
     }
 }

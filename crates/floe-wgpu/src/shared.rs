@@ -2,7 +2,7 @@
 //! test cases) can use one device and its compiled kernels.
 
 use floe_compute::{
-    Activation, AttentionSpec, Backend, ComputeError, RopeSpec, Routing, WeightData,
+    Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, RopeSpec, Routing, WeightData,
 };
 
 use crate::{WgpuBackend, WgpuTensor, WgpuWeight};
@@ -114,5 +114,25 @@ impl Backend for &WgpuBackend {
         weights: &[f32],
     ) -> Result<(), ComputeError> {
         (**self).scatter_add_rows(acc, src, rows, weights)
+    }
+    fn causal_conv1d(
+        &self,
+        x: &WgpuTensor,
+        weight: &WgpuWeight,
+        state: &mut WgpuTensor,
+        activation: Option<Activation>,
+    ) -> Result<WgpuTensor, ComputeError> {
+        (**self).causal_conv1d(x, weight, state, activation)
+    }
+    fn gated_delta_rule(
+        &self,
+        qkv: &WgpuTensor,
+        gates: &WgpuTensor,
+        a_log: &WgpuTensor,
+        dt_bias: &WgpuTensor,
+        state: &mut WgpuTensor,
+        spec: &DeltaRuleSpec,
+    ) -> Result<WgpuTensor, ComputeError> {
+        (**self).gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
     }
 }

@@ -142,10 +142,29 @@ macro_rules! backend_conformance_tests {
             $crate::__conformance_group!(scatter_add_rows, scatter_add_rows {
                 t4_into_8: (8, 64, 4), t1_into_1: (1, 16, 1), t20_into_6: (6, 33, 20),
             });
+            $crate::__conformance_group!(causal_conv1d, causal_conv1d {
+                f32_t1_t1_c64_k4_silu: ("f32", 1, 1, 64, 4, "silu"),
+                bf16_t7_t5_c256_k4_silu: ("bf16", 7, 5, 256, 4, "silu"),
+                f16_t2_t1_c33_k4: ("f16", 2, 1, 33, 4, "none"),
+                f32_t1_t9_c40_k2_sigmoid: ("f32", 1, 9, 40, 2, "sigmoid"),
+                f32_t16_t16_c128_k3_silu: ("f32", 16, 16, 128, 3, "silu"),
+                f32_t3_t2_c17_k6: ("f32", 3, 2, 17, 6, "none"),
+                bf16_large: ("bf16", 32, 1, 2048, 4, "silu"),
+            });
+            $crate::__conformance_group!(gated_delta_rule, gated_delta_rule {
+                t1_t1_k2_v4_d16: (1, 1, 2, 4, 16, 16, true),
+                t5_t3_k2_v4_d32: (5, 3, 2, 4, 32, 32, true),
+                t7_t1_k1_v3_dk16_dv8: (7, 1, 1, 3, 16, 8, true),
+                t2_t9_k4_v4_dk8_dv24: (2, 9, 4, 4, 8, 24, true),
+                t16_t1_k2_v8_d64: (16, 1, 2, 8, 64, 64, true),
+                t4_t4_unnormalized: (4, 4, 2, 4, 16, 16, false),
+                t1_t1_k16_v64_d128: (1, 1, 16, 64, 128, 128, true),
+            });
             $crate::__conformance_group!(bad_operands, {
                 tensors: tensor_errors, weights: weight_errors, embed: embed_errors, matmul: matmul_errors,
                 rms_norm: rms_norm_errors, rope: rope_errors, attention: attention_errors,
                 elementwise: elementwise_errors, router: router_errors, rows: row_errors,
+                recurrent: recurrent_errors,
             });
         }
     };

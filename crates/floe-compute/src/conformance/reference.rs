@@ -3,6 +3,10 @@
 
 use crate::{AttentionSpec, RopeSpec};
 
+mod recurrent;
+
+pub use recurrent::{activate, causal_conv1d, gated_delta_rule, softplus, DeltaRuleResult};
+
 /// A row-major f64 matrix.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mat {

@@ -78,3 +78,20 @@ pub fn scatter_add_tol(magnitude: f64) -> f64 {
 pub fn router_tol(weight: f64) -> f64 {
     1e-5 * weight.abs() + 1e-7
 }
+
+/// Bound of a `causal_conv1d` output: `1e-6 · (magnitude + |result|) + 1e-30`, `magnitude` the
+/// sum `Σ_j |weight[c, j] · input|` of its `K` products: a short f32 sum and one activation. The
+/// state it leaves is data movement and must be bit-exact.
+pub fn conv1d_tol(magnitude: f64, result: f64) -> f64 {
+    1e-6 * (magnitude + result.abs()) + 1e-30
+}
+
+/// Bound of a `gated_delta_rule` value after `steps` tokens with `key_dim`-dimensional keys:
+/// `16 u · (steps + 1) · key_dim · magnitude`, where `magnitude` is `column_norm + v_max` for a
+/// state value and `scale · |q|₂ · (column_norm + v_max)` for an output (`column_norm` the
+/// largest state column norm so far, `v_max` the largest `|v|`). With `|k|₂ ≤ 1` and
+/// `0 < β < 1` every token's update is non-expansive in column norms, so each token's f32
+/// rounding (sums of `key_dim` terms) is carried forward but never amplified.
+pub fn delta_rule_tol(steps: usize, key_dim: usize, magnitude: f64) -> f64 {
+    16.0 * U * (steps + 1) as f64 * key_dim as f64 * magnitude + 1e-30
+}

@@ -5,6 +5,7 @@ mod attention;
 mod elementwise;
 mod matmul;
 mod norm;
+mod recurrent;
 mod rope;
 mod router;
 mod rows;
@@ -15,7 +16,8 @@ mod weight_rows;
 use rayon::prelude::*;
 
 use crate::{
-    check, Activation, AttentionSpec, Backend, ComputeError, RopeSpec, Routing, WeightData,
+    check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, RopeSpec, Routing,
+    WeightData,
 };
 use simd::Simd;
 pub use tensor::{CpuTensor, CpuWeight};
@@ -276,6 +278,39 @@ impl Backend for CpuBackend {
         check::scatter_add_rows(acc.shape(), src.shape(), rows, weights.len())?;
         rows::scatter_add_rows(self, acc, src, rows, weights);
         Ok(())
+    }
+
+    fn causal_conv1d(
+        &self,
+        x: &CpuTensor,
+        weight: &CpuWeight,
+        state: &mut CpuTensor,
+        activation: Option<Activation>,
+    ) -> Result<CpuTensor, ComputeError> {
+        check::causal_conv1d(x.shape(), weight.shape(), state.shape())?;
+        Ok(recurrent::causal_conv1d(self, x, weight, state, activation))
+    }
+
+    fn gated_delta_rule(
+        &self,
+        qkv: &CpuTensor,
+        gates: &CpuTensor,
+        a_log: &CpuTensor,
+        dt_bias: &CpuTensor,
+        state: &mut CpuTensor,
+        spec: &DeltaRuleSpec,
+    ) -> Result<CpuTensor, ComputeError> {
+        check::gated_delta_rule(
+            qkv.shape(),
+            gates.shape(),
+            a_log.shape(),
+            dt_bias.shape(),
+            state.shape(),
+            spec,
+        )?;
+        Ok(recurrent::gated_delta_rule(
+            self, qkv, gates, a_log, dt_bias, state, spec,
+        ))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Causal self-attention with grouped-query heads, optional per-head q/k RMSNorm and rotary
+//! Causal self-attention with grouped-query heads, optional q/k RMSNorm (per head or over the
+//! whole projection), optional q/k/v clamping and an optional sliding window, with rotary
 //! embedding, over a [`KvCache`]. Shared by every architecture with standard softmax attention.
 
 use floe_compute::{AttentionSpec, Backend, RopeSpec};
@@ -18,7 +19,8 @@ pub struct AttentionShape {
     pub n_kv_heads: usize,
     /// Dimensions per head.
     pub head_dim: usize,
-    /// Whether q and k get a per-head RMSNorm (`q_norm`, `k_norm`) before RoPE.
+    /// Whether q and k get an RMSNorm (`q_norm`, `k_norm`) before RoPE; where it applies is
+    /// [`AttentionOptions::qk_norm_scope`].
     pub qk_norm: bool,
     /// Epsilon of the q/k norms.
     pub norm_eps: f32,
@@ -31,11 +33,45 @@ impl AttentionShape {
     pub fn kv_width(&self) -> usize {
         self.n_kv_heads * self.head_dim
     }
+
+    /// Columns of the query projection: `n_heads · head_dim`.
+    pub fn q_width(&self) -> usize {
+        self.n_heads * self.head_dim
+    }
+}
+
+/// What the q/k RMSNorm weights normalize.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QkNormScope {
+    /// Each head separately, with one `[head_dim]` weight shared by all heads (Qwen3).
+    #[default]
+    PerHead,
+    /// The whole projection at once, before it is split into heads: `q_norm` is
+    /// `[n_heads · head_dim]`, `k_norm` `[n_kv_heads · head_dim]` (OLMoE).
+    WholeProjection,
+}
+
+/// Variants of the attention block some architectures need; the default is plain attention.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AttentionOptions {
+    /// Where the q/k norms apply (when [`AttentionShape::qk_norm`] is set).
+    pub qk_norm_scope: QkNormScope,
+    /// Clamps q, k and v to `[-clip, clip]` after the projections and q/k norms, before RoPE
+    /// (OLMoE's `clip_qkv`). The backend has no clamp operation, so this reads the three
+    /// projections back, clamps them on the CPU and uploads them again: exact, but one device
+    /// round trip each on a GPU backend.
+    pub clip_qkv: Option<f32>,
+    /// Each position attends to at most this many positions, itself included: position `p`
+    /// sees `p + 1 − window ..= p` (Mixtral's `sliding_window`, as transformers' sliding-window
+    /// mask). The cache keeps every position; rows past the window are attended one at a time
+    /// over a gathered copy of their window.
+    pub sliding_window: Option<usize>,
 }
 
 /// One attention block's weights and shape.
 pub struct Attention<B: Backend> {
     shape: AttentionShape,
+    options: AttentionOptions,
     q_proj: B::Weight,
     k_proj: B::Weight,
     v_proj: B::Weight,
@@ -46,25 +82,55 @@ pub struct Attention<B: Backend> {
 
 impl<B: Backend> Attention<B> {
     /// Loads `{prefix}.q_proj.weight`, `k_proj`, `v_proj`, `o_proj` and, with `qk_norm`,
-    /// `{prefix}.q_norm.weight` and `k_norm` (HF names, e.g. prefix `model.layers.0.self_attn`).
+    /// `{prefix}.q_norm.weight` and `k_norm` (HF names, e.g. prefix `model.layers.0.self_attn`),
+    /// as plain attention with per-head q/k norms.
     pub fn load(
         loader: &WeightLoader<'_, B>,
         prefix: &str,
         shape: AttentionShape,
     ) -> Result<Self, ModelError> {
-        let q_width = shape.n_heads * shape.head_dim;
+        Self::load_with(loader, prefix, shape, AttentionOptions::default())
+    }
+
+    /// [`Attention::load`] with the variants in `options`.
+    pub fn load_with(
+        loader: &WeightLoader<'_, B>,
+        prefix: &str,
+        shape: AttentionShape,
+        options: AttentionOptions,
+    ) -> Result<Self, ModelError> {
+        if let Some(clip) = options.clip_qkv {
+            if !(clip.is_finite() && clip > 0.0) {
+                return Err(ModelError::argument(
+                    "clip_qkv",
+                    format!("{prefix}: must be a positive finite number, found {clip}"),
+                ));
+            }
+        }
+        if options.sliding_window == Some(0) {
+            return Err(ModelError::argument(
+                "sliding_window",
+                format!("{prefix}: a window of 0 positions attends to nothing"),
+            ));
+        }
+        let q_width = shape.q_width();
         let kv_width = shape.kv_width();
         let name = |part: &str| format!("{prefix}.{part}.weight");
         let (q_norm, k_norm) = if shape.qk_norm {
+            let (q_len, k_len) = match options.qk_norm_scope {
+                QkNormScope::PerHead => (shape.head_dim, shape.head_dim),
+                QkNormScope::WholeProjection => (q_width, kv_width),
+            };
             (
-                Some(loader.vector(&name("q_norm"), shape.head_dim)?),
-                Some(loader.vector(&name("k_norm"), shape.head_dim)?),
+                Some(loader.vector(&name("q_norm"), q_len)?),
+                Some(loader.vector(&name("k_norm"), k_len)?),
             )
         } else {
             (None, None)
         };
         Ok(Self {
             shape,
+            options,
             q_proj: loader.matrix(&name("q_proj"), q_width, shape.hidden)?,
             k_proj: loader.matrix(&name("k_proj"), kv_width, shape.hidden)?,
             v_proj: loader.matrix(&name("v_proj"), kv_width, shape.hidden)?,
@@ -77,6 +143,11 @@ impl<B: Backend> Attention<B> {
     /// The block's shape.
     pub fn shape(&self) -> &AttentionShape {
         &self.shape
+    }
+
+    /// The block's variants.
+    pub fn options(&self) -> &AttentionOptions {
+        &self.options
     }
 
     /// Attention of the already-normalized rows `x` (`[T, hidden]`, at positions `past ..
@@ -100,8 +171,16 @@ impl<B: Backend> Attention<B> {
         let q = backend.matmul(x, &self.q_proj)?;
         let k = backend.matmul(x, &self.k_proj)?;
         let v = backend.matmul(x, &self.v_proj)?;
-        let q = self.head_norm(backend, q, self.q_norm.as_ref(), t, s.n_heads)?;
-        let k = self.head_norm(backend, k, self.k_norm.as_ref(), t, s.n_kv_heads)?;
+        let q = self.qk_norm(backend, q, self.q_norm.as_ref(), t, s.n_heads)?;
+        let k = self.qk_norm(backend, k, self.k_norm.as_ref(), t, s.n_kv_heads)?;
+        let (q, k, v) = match self.options.clip_qkv {
+            Some(clip) => (
+                clamp(backend, &q, clip)?,
+                clamp(backend, &k, clip)?,
+                clamp(backend, &v, clip)?,
+            ),
+            None => (q, k, v),
+        };
         let q = backend.rope(&q, &positions, &s.rope)?;
         let k = backend.rope(&k, &positions, &s.rope)?;
         backend.write_rows(&mut cache.k, past, &k)?;
@@ -113,12 +192,17 @@ impl<B: Backend> Attention<B> {
             scale: (s.head_dim as f32).powf(-0.5),
             past,
         };
-        let attended = backend.attention(&q, &cache.k, &cache.v, &spec)?;
+        let attended = match self.options.sliding_window {
+            Some(window) if past + t > window => {
+                windowed_attention(backend, &q, cache, &spec, t, window)?
+            }
+            _ => backend.attention(&q, &cache.k, &cache.v, &spec)?,
+        };
         Ok(backend.matmul(&attended, &self.o_proj)?)
     }
 
-    /// RMSNorm over each head of `x` (`[t, heads · head_dim]`), when the block has that norm.
-    fn head_norm(
+    /// The q or k RMSNorm of `x` (`[t, heads · head_dim]`), when the block has that norm.
+    fn qk_norm(
         &self,
         backend: &B,
         x: B::Tensor,
@@ -129,9 +213,73 @@ impl<B: Backend> Attention<B> {
         let Some(weight) = weight else {
             return Ok(x);
         };
-        let d = self.shape.head_dim;
-        let per_head = backend.reshape(x, t * heads, d)?;
-        let normed = backend.rms_norm(&per_head, weight, self.shape.norm_eps, 0.0)?;
-        Ok(backend.reshape(normed, t, heads * d)?)
+        let eps = self.shape.norm_eps;
+        match self.options.qk_norm_scope {
+            QkNormScope::WholeProjection => Ok(backend.rms_norm(&x, weight, eps, 0.0)?),
+            QkNormScope::PerHead => {
+                let d = self.shape.head_dim;
+                let per_head = backend.reshape(x, t * heads, d)?;
+                let normed = backend.rms_norm(&per_head, weight, eps, 0.0)?;
+                Ok(backend.reshape(normed, t, heads * d)?)
+            }
+        }
     }
+}
+
+/// `x` with every value clamped to `[-clip, clip]` (NaN stays NaN, as in torch's `clamp`).
+fn clamp<B: Backend>(backend: &B, x: &B::Tensor, clip: f32) -> Result<B::Tensor, ModelError> {
+    let [rows, cols] = backend.shape(x);
+    let values: Vec<f32> = backend
+        .download(x)?
+        .into_iter()
+        .map(|v| v.clamp(-clip, clip))
+        .collect();
+    Ok(backend.upload(&values, rows, cols)?)
+}
+
+/// Causal attention of the `t` query rows `q` (at positions `spec.past ..`) where each position
+/// `p` sees only the cache rows `p + 1 − window ..= p`. Rows whose whole causal prefix fits in
+/// the window are attended in one call; each later row over a gathered copy of its window.
+fn windowed_attention<B: Backend>(
+    backend: &B,
+    q: &B::Tensor,
+    cache: &KvCache<B>,
+    spec: &AttentionSpec,
+    t: usize,
+    window: usize,
+) -> Result<B::Tensor, ModelError> {
+    let past = spec.past;
+    let [_, q_width] = backend.shape(q);
+    let mut out = backend.zeros(t, q_width)?;
+    let row_ids = |range: std::ops::Range<usize>| -> Result<Vec<u32>, ModelError> {
+        range
+            .map(|r| {
+                u32::try_from(r)
+                    .map_err(|_| ModelError::argument("position", format!("{r} exceeds u32")))
+            })
+            .collect()
+    };
+    // Rows at positions below `window` see every earlier position anyway.
+    let unwindowed = window.saturating_sub(past).min(t);
+    if unwindowed > 0 {
+        let rows = row_ids(0..unwindowed)?;
+        let head = backend.gather_rows(q, &rows)?;
+        let attended = backend.attention(&head, &cache.k, &cache.v, spec)?;
+        backend.scatter_add_rows(&mut out, &attended, &rows, &vec![1.0; rows.len()])?;
+    }
+    let row_spec = AttentionSpec {
+        past: window - 1,
+        ..*spec
+    };
+    for i in unwindowed..t {
+        let position = past + i;
+        let keys = row_ids(position + 1 - window..position + 1)?;
+        let k = backend.gather_rows(&cache.k, &keys)?;
+        let v = backend.gather_rows(&cache.v, &keys)?;
+        let row = row_ids(i..i + 1)?;
+        let qi = backend.gather_rows(q, &row)?;
+        let attended = backend.attention(&qi, &k, &v, &row_spec)?;
+        backend.scatter_add_rows(&mut out, &attended, &row, &[1.0])?;
+    }
+    Ok(out)
 }

@@ -1,5 +1,9 @@
-//! Architecture-independent building blocks: attention, dense MLP, sparse MoE.
+//! Architecture-independent building blocks: attention, dense MLP, sparse MoE, and the decoder
+//! stack built from them.
 
 pub mod attention;
+pub mod decoder;
+pub mod gated_attention;
+pub mod gated_delta_net;
 pub mod mlp;
 pub mod moe;

@@ -14,14 +14,45 @@ use crate::layers::mlp::swiglu_mlp;
 use crate::weights::WeightLoader;
 use crate::{ModelError, Timings};
 
-/// Where a model's routed experts come from: the checkpoint (for the blob layout) and the source
-/// delivering blobs.
+/// Where a model's routed experts come from (the checkpoint, for the blob layout, and the source
+/// delivering blobs), and how many each token uses.
 #[derive(Clone)]
 pub struct ExpertContext {
     /// The checkpoint whose manifest describes every blob.
     pub checkpoint: Arc<Checkpoint>,
     /// The source of blob bytes.
     pub source: Arc<dyn ExpertSource>,
+    /// Routes every token to this many experts instead of each router's configured top-k
+    /// (`--experts-per-token`); `None` keeps the configuration's.
+    pub experts_per_token: Option<usize>,
+}
+
+impl ExpertContext {
+    /// Experts from `source`, laid out as `checkpoint` describes, at the configured top-k.
+    pub fn new(checkpoint: Arc<Checkpoint>, source: Arc<dyn ExpertSource>) -> Self {
+        Self {
+            checkpoint,
+            source,
+            experts_per_token: None,
+        }
+    }
+
+    /// The experts per token of a router configured with `routing`: the override if set, else
+    /// `routing.top_k`. An override outside `1 ..= routing.num_experts` is an error naming
+    /// `experts_per_token`.
+    pub fn top_k(&self, routing: &RouterConfig) -> Result<usize, ModelError> {
+        match self.experts_per_token {
+            None => Ok(routing.top_k),
+            Some(k) if (1..=routing.num_experts).contains(&k) => Ok(k),
+            Some(k) => Err(ModelError::argument(
+                "experts_per_token",
+                format!(
+                    "{k} is not between 1 and the layer's {} experts",
+                    routing.num_experts
+                ),
+            )),
+        }
+    }
 }
 
 /// How a router picks experts.
@@ -29,7 +60,7 @@ pub struct ExpertContext {
 pub struct RouterConfig {
     /// Routed experts in the layer.
     pub num_experts: usize,
-    /// Experts per token.
+    /// Experts per token (as configured; [`ExpertContext::experts_per_token`] overrides it).
     pub top_k: usize,
     /// Whether the top-k probabilities are renormalized to sum to one.
     pub renormalize: bool,
@@ -90,9 +121,9 @@ impl<B: Backend> SparseMoe<B> {
     ) -> Result<B::Tensor, ModelError> {
         let started = Instant::now();
         let [t, _] = backend.shape(x);
+        let top_k = experts.top_k(&self.routing)?;
         let logits = backend.matmul(x, &self.router)?;
-        let routings =
-            backend.softmax_topk(&logits, self.routing.top_k, self.routing.renormalize)?;
+        let routings = backend.softmax_topk(&logits, top_k, self.routing.renormalize)?;
         let work = self.group_by_expert(&routings, t)?;
         timings.router += started.elapsed();
 

@@ -363,21 +363,17 @@ unsafe fn dot_affine4_split_group<const GROUP: usize>(
         // SAFETY: the callers pass `g < groups`, so group `g` lies inside `x_split` (GROUP
         // values) and `packed` (GROUP / 2 bytes).
         let (xp, qp) = unsafe { (x_split.as_ptr().add(g * GROUP), packed.add(g * GROUP / 2)) };
-        let mut qx = [_mm256_setzero_ps(); 4];
+        // One accumulator for the low nibbles, one for the high: chains of `units` FMAs.
+        let (mut even_qx, mut odd_qx) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         for u in 0..units {
             let bytes =
                 _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(qp.add(8 * u) as *const __m128i) });
             let even = _mm256_cvtepi32_ps(_mm256_and_si256(bytes, low));
             let odd = _mm256_cvtepi32_ps(_mm256_srli_epi32::<4>(bytes));
-            let k = 2 * (u % 2);
-            qx[k] = _mm256_fmadd_ps(even, unsafe { _mm256_loadu_ps(xp.add(16 * u)) }, qx[k]);
-            qx[k + 1] = _mm256_fmadd_ps(
-                odd,
-                unsafe { _mm256_loadu_ps(xp.add(16 * u + 8)) },
-                qx[k + 1],
-            );
+            even_qx = _mm256_fmadd_ps(even, unsafe { _mm256_loadu_ps(xp.add(16 * u)) }, even_qx);
+            odd_qx = _mm256_fmadd_ps(odd, unsafe { _mm256_loadu_ps(xp.add(16 * u + 8)) }, odd_qx);
         }
-        _mm256_add_ps(_mm256_add_ps(qx[0], qx[1]), _mm256_add_ps(qx[2], qx[3]))
+        _mm256_add_ps(even_qx, odd_qx)
     };
     let (mut total0, mut total1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
     let mut bias_sum = 0.0f32;

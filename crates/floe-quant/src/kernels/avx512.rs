@@ -136,7 +136,10 @@ unsafe fn dot_q8_0(b: &[u8], x: &[f32]) -> f32 {
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
 #[inline]
 unsafe fn load_q<const BITS: usize>(packed: *const u8, i: usize) -> __m512 {
-    let q = match BITS {
+    // `vpermps` reads only the low 4 bits of each index, so after shifting a field to the bottom
+    // of its lane a 16-entry table both masks and converts it: the table is `k` for 4 bits and
+    // `k % 4` for 2 bits (whose index also holds 2 bits of the next field).
+    match BITS {
         // Sixteen values = two u32 words: lane k takes bits [4(k % 8), 4(k % 8) + 4) of word k / 8.
         4 => {
             let words = unsafe { _mm_loadl_epi64(packed.add(8 * i) as *const __m128i) };
@@ -144,22 +147,27 @@ unsafe fn load_q<const BITS: usize>(packed: *const u8, i: usize) -> __m512 {
             let spread = _mm512_permutexvar_epi32(pick, _mm512_castsi128_si512(words));
             let shifts =
                 _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-            _mm512_and_si512(_mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0xF))
+            let table = _mm512_setr_ps(
+                0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0,
+                15.0,
+            );
+            _mm512_permutexvar_ps(_mm512_srlv_epi32(spread, shifts), table)
         }
         // Sixteen values = one u32 word: lane k takes bits [2k, 2k + 2).
         2 => {
             let word = unsafe { (packed.add(4 * i) as *const i32).read_unaligned() };
             let shifts =
                 _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            _mm512_and_si512(
-                _mm512_srlv_epi32(_mm512_set1_epi32(word), shifts),
-                _mm512_set1_epi32(0x3),
-            )
+            let table = _mm512_setr_ps(
+                0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0,
+            );
+            _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_set1_epi32(word), shifts), table)
         }
         // Sixteen values = sixteen bytes.
-        _ => _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(packed.add(16 * i) as *const __m128i) }),
-    };
-    _mm512_cvtepi32_ps(q)
+        _ => _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(unsafe {
+            _mm_loadu_si128(packed.add(16 * i) as *const __m128i)
+        })),
+    }
 }
 
 /// `Σ_g scale_g · (q·x)_g + bias_g · Σx_g`, with `Σx_g` from `x_sums` if `PREPARED`, else
@@ -252,26 +260,26 @@ unsafe fn dot_affine4_split_group<const GROUP: usize>(
     let units = GROUP / 32;
     let groups = x_split.len() / GROUP;
     let packed = a.packed.as_ptr();
-    let low = _mm512_set1_epi32(0xF);
+    let nibbles = _mm512_setr_ps(
+        0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+    );
     let group = |g: usize| {
         // SAFETY: the callers pass `g < groups`, so group `g` lies inside `x_split` (GROUP
         // values) and `packed` (GROUP / 2 bytes).
         let (xp, qp) = unsafe { (x_split.as_ptr().add(g * GROUP), packed.add(g * GROUP / 2)) };
-        let mut qx = [_mm512_setzero_ps(); 4];
+        // One accumulator for the low nibbles, one for the high: chains of `units` FMAs.
+        let (mut even_qx, mut odd_qx) = (_mm512_setzero_ps(), _mm512_setzero_ps());
         for u in 0..units {
             let bytes =
                 _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(qp.add(16 * u) as *const __m128i) });
-            let even = _mm512_cvtepi32_ps(_mm512_and_si512(bytes, low));
-            let odd = _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(bytes));
-            let k = 2 * (u % 2);
-            qx[k] = _mm512_fmadd_ps(even, unsafe { _mm512_loadu_ps(xp.add(32 * u)) }, qx[k]);
-            qx[k + 1] = _mm512_fmadd_ps(
-                odd,
-                unsafe { _mm512_loadu_ps(xp.add(32 * u + 16)) },
-                qx[k + 1],
-            );
+            // `vpermps` reads only the low 4 bits of each index: a 16-entry table lookup
+            // converts a nibble to f32 without masking it.
+            let even = _mm512_permutexvar_ps(bytes, nibbles);
+            let odd = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(bytes), nibbles);
+            even_qx = _mm512_fmadd_ps(even, unsafe { _mm512_loadu_ps(xp.add(32 * u)) }, even_qx);
+            odd_qx = _mm512_fmadd_ps(odd, unsafe { _mm512_loadu_ps(xp.add(32 * u + 16)) }, odd_qx);
         }
-        _mm512_add_ps(_mm512_add_ps(qx[0], qx[1]), _mm512_add_ps(qx[2], qx[3]))
+        _mm512_add_ps(even_qx, odd_qx)
     };
     let (mut total0, mut total1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
     let mut bias_sum = 0.0f32;

@@ -118,6 +118,7 @@ impl StreamingExpertSource {
         let cache = ExpertCache::new(config.cache_budget, config.policy.build(capacity_blobs));
         let limits = state::Limits {
             depth,
+            prefetch_waits_for_idle: std::env::var_os("FLOE_PREFETCH_ANY_SLOT").is_none(),
             prefetch_cap: config.prefetch_cap(depth),
             hint_lifetime: config.hint_lifetime,
             prefetch: config.prefetch,

@@ -71,6 +71,7 @@ pub(crate) enum Lookup {
 /// Tunables the state needs.
 pub(crate) struct Limits {
     pub depth: usize,
+    pub prefetch_waits_for_idle: bool,
     pub prefetch_cap: usize,
     pub hint_lifetime: u64,
     pub prefetch: bool,
@@ -238,18 +239,23 @@ impl State {
         }
     }
 
-    /// Moves queued reads into free engine slots: demand reads first; prefetch reads only when no
-    /// demand read is waiting and fewer than the prefetch cap are in flight.
+    /// Moves queued reads into free engine slots: demand reads first; prefetch reads only when the
+    /// disk is idle for demand (no demand read queued or in flight) and fewer than the prefetch
+    /// cap are in flight, so a prefetch never takes a slot or bandwidth a demand read is using.
     pub(crate) fn dispatch(&mut self, layout: &Layout) -> Vec<ReadRequest> {
         let mut out = Vec::new();
         while self.issued < self.limits.depth {
+            let demand_idle = self.demand.is_empty() && self.issued == self.prefetch_in_flight;
             let key = if let Some(key) = self.demand.pop_front() {
                 if let Some(entry) = self.inflight.get_mut(&key) {
                     entry.issued = true;
                 }
                 self.counters.stats.demand_reads += 1;
                 key
-            } else if self.limits.prefetch && self.prefetch_in_flight < self.limits.prefetch_cap {
+            } else if self.limits.prefetch
+                && (demand_idle || !self.limits.prefetch_waits_for_idle)
+                && self.prefetch_in_flight < self.limits.prefetch_cap
+            {
                 let Some((key, hinted_at)) = self.next_hint() else {
                     break;
                 };

@@ -5,6 +5,7 @@ mod attention;
 mod elementwise;
 mod matmul;
 mod norm;
+mod recurrent;
 mod router;
 mod rows;
 

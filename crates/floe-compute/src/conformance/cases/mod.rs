@@ -5,6 +5,7 @@
 mod attention;
 mod elementwise;
 mod errors;
+mod recurrent;
 mod rope;
 mod router;
 mod rows;
@@ -16,6 +17,7 @@ pub use errors::{
     attention_errors, elementwise_errors, embed_errors, matmul_errors, rms_norm_errors,
     rope_errors, router_errors, row_errors, tensor_errors, weight_errors,
 };
+pub use recurrent::{causal_conv1d, gated_delta_rule, recurrent_errors};
 pub use rope::rope;
 pub use router::softmax_topk;
 pub use rows::{

@@ -1,0 +1,119 @@
+//! Mixtral (`model_type` `mixtral`): pre-norm decoder layers of GQA attention (no q/k norms,
+//! full NeoX RoPE, optional sliding window) followed, on every layer, by a sparse MoE block whose
+//! router takes the softmax over all experts, the top k, and renormalizes them to sum to one.
+
+mod config;
+
+use std::sync::Arc;
+
+use floe_compute::{Backend, RopeSpec};
+use floe_format::Checkpoint;
+
+pub use config::{MixtralConfig, MIXTRAL};
+
+use crate::layers::attention::{AttentionOptions, AttentionShape};
+use crate::layers::decoder::{DecoderHead, DecoderLayer, DecoderModel, FeedForward};
+use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
+use crate::weights::WeightLoader;
+use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState};
+
+/// A loaded Mixtral model: dense weights resident on the backend, experts streamed.
+pub struct Mixtral<B: Backend> {
+    config: MixtralConfig,
+    model: DecoderModel<B>,
+}
+
+impl<B: Backend> Mixtral<B> {
+    /// Loads the model in `checkpoint` (whose `config.json` must be a valid Mixtral config) onto
+    /// `backend`; checks every tensor's shape against the config. Routers are
+    /// `model.layers.L.mlp.gate.weight` (the converter renames `block_sparse_moe.` to `mlp.`).
+    pub fn load(
+        checkpoint: &Checkpoint,
+        backend: Arc<B>,
+        experts: ExpertContext,
+    ) -> Result<Self, ModelError> {
+        let config = MixtralConfig::from_json(checkpoint.config())?;
+        let loader = WeightLoader::new(checkpoint, backend.as_ref());
+        let hidden = config.hidden_size;
+        let eps = config.rms_norm_eps as f32;
+        let shape = AttentionShape {
+            hidden,
+            n_heads: config.num_attention_heads,
+            n_kv_heads: config.num_key_value_heads,
+            head_dim: config.head_dim,
+            qk_norm: false,
+            norm_eps: eps,
+            rope: RopeSpec {
+                head_dim: config.head_dim,
+                rotary_dim: config.head_dim,
+                theta: config.rope_theta as f32,
+                interleaved: false,
+            },
+        };
+        let options = AttentionOptions {
+            sliding_window: config.sliding_window,
+            ..AttentionOptions::default()
+        };
+        let routing = RouterConfig {
+            num_experts: config.num_experts,
+            top_k: config.num_experts_per_tok,
+            renormalize: true,
+        };
+        let expert = ExpertShape {
+            hidden,
+            intermediate: config.intermediate_size,
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|l| {
+                let moe = SparseMoe::load(
+                    &loader,
+                    &format!("model.layers.{l}.mlp.gate.weight"),
+                    l as u32,
+                    routing,
+                    expert,
+                )?;
+                DecoderLayer::load(&loader, l, shape, options, FeedForward::Sparse(moe))
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let info = ModelInfo {
+            arch: MIXTRAL.to_string(),
+            vocab_size: config.vocab_size,
+            max_context: config.max_position_embeddings,
+            layers: config.num_hidden_layers,
+            sparse_layers: config.num_hidden_layers,
+            bos_token_id: config.bos_token_id,
+            eos_token_ids: config.eos_token_ids.clone(),
+        };
+        let head = DecoderHead {
+            hidden,
+            rms_norm_eps: eps,
+            tie_word_embeddings: config.tie_word_embeddings,
+        };
+        let model = DecoderModel::load(&loader, backend.clone(), info, head, layers, experts)?;
+        Ok(Self { config, model })
+    }
+
+    /// The parsed configuration.
+    pub fn config(&self) -> &MixtralConfig {
+        &self.config
+    }
+}
+
+impl<B: Backend> Model<B> for Mixtral<B> {
+    fn info(&self) -> &ModelInfo {
+        self.model.info()
+    }
+
+    fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
+        self.model.new_state(context)
+    }
+
+    fn forward(
+        &self,
+        tokens: &[u32],
+        state: &mut ModelState<B>,
+        wanted: LogitsWanted,
+    ) -> Result<Logits, ModelError> {
+        self.model.forward(tokens, state, wanted)
+    }
+}

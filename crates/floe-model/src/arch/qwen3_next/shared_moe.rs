@@ -1,0 +1,70 @@
+//! The sparse MoE block of Qwen3-Next and Qwen3.5: routed experts (softmax top-k router, SwiGLU
+//! experts streamed through the expert source) plus a resident shared SwiGLU expert whose output
+//! is scaled, per token, by `sigmoid(shared_expert_gate · x)`.
+
+use floe_compute::{Activation, Backend};
+
+use crate::layers::mlp::DenseMlp;
+use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
+use crate::weights::WeightLoader;
+use crate::{ModelError, Timings};
+
+/// One MoE block with a shared expert.
+pub struct SharedExpertMoe<B: Backend> {
+    routed: SparseMoe<B>,
+    shared: DenseMlp<B>,
+    /// `[1, hidden]`.
+    shared_gate: B::Weight,
+}
+
+impl<B: Backend> SharedExpertMoe<B> {
+    /// Loads decoder layer `layer`'s router `model.layers.{layer}.mlp.gate.weight` (checking the
+    /// checkpoint's expert layout against `routing` and `expert`), its shared expert
+    /// `mlp.shared_expert.{gate,up,down}_proj.weight` (intermediate `shared_intermediate`) and
+    /// `mlp.shared_expert_gate.weight` (`[1, hidden]`).
+    pub fn load(
+        loader: &WeightLoader<'_, B>,
+        layer: usize,
+        routing: RouterConfig,
+        expert: ExpertShape,
+        shared_intermediate: usize,
+    ) -> Result<Self, ModelError> {
+        let p = format!("model.layers.{layer}.mlp");
+        Ok(Self {
+            routed: SparseMoe::load(
+                loader,
+                &format!("{p}.gate.weight"),
+                layer as u32,
+                routing,
+                expert,
+            )?,
+            shared: DenseMlp::load(
+                loader,
+                &format!("{p}.shared_expert"),
+                expert.hidden,
+                shared_intermediate,
+            )?,
+            shared_gate: loader.matrix(
+                &format!("{p}.shared_expert_gate.weight"),
+                1,
+                expert.hidden,
+            )?,
+        })
+    }
+
+    /// The block applied to the already-normalized rows `x` (`[T, hidden]`); router, expert I/O
+    /// and expert compute times are added to `timings`.
+    pub fn forward(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        experts: &ExpertContext,
+        timings: &mut Timings,
+    ) -> Result<B::Tensor, ModelError> {
+        let routed = self.routed.forward(backend, x, experts, timings)?;
+        let shared = self.shared.forward(backend, x)?;
+        let gate =
+            backend.activation(&backend.matmul(x, &self.shared_gate)?, Activation::Sigmoid)?;
+        Ok(backend.add(&routed, &backend.mul(&shared, &gate)?)?)
+    }
+}

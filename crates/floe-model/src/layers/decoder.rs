@@ -1,0 +1,241 @@
+//! The pre-norm decoder every attention-only MoE architecture shares: token embedding, decoder
+//! layers `h = x + attention(norm₁(x)); out = h + feed_forward(norm₂(h))`, a final RMSNorm and
+//! the LM head (or the embedding table when tied). An architecture builds the layers from its
+//! config ([`DecoderLayer::load`]) and wraps a [`DecoderModel`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use floe_compute::Backend;
+
+use crate::layers::attention::{Attention, AttentionOptions, AttentionShape};
+use crate::layers::mlp::DenseMlp;
+use crate::layers::moe::{ExpertContext, SparseMoe};
+use crate::model::check_input;
+use crate::weights::WeightLoader;
+use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState, Timings};
+
+/// The feed-forward half of a decoder layer.
+pub enum FeedForward<B: Backend> {
+    /// A dense SwiGLU MLP.
+    Dense(DenseMlp<B>),
+    /// Routed experts.
+    Sparse(SparseMoe<B>),
+}
+
+impl<B: Backend> FeedForward<B> {
+    /// The block applied to the already-normalized rows `x`; MoE phases are added to `timings`.
+    pub fn forward(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        experts: &ExpertContext,
+        timings: &mut Timings,
+    ) -> Result<B::Tensor, ModelError> {
+        match self {
+            FeedForward::Dense(mlp) => mlp.forward(backend, x),
+            FeedForward::Sparse(moe) => moe.forward(backend, x, experts, timings),
+        }
+    }
+}
+
+/// One decoder layer: RMSNorm, attention, residual; RMSNorm, feed-forward, residual.
+pub struct DecoderLayer<B: Backend> {
+    input_norm: B::Weight,
+    attention: Attention<B>,
+    post_attention_norm: B::Weight,
+    feed_forward: FeedForward<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    /// Loads decoder layer `layer` under the HF names `model.layers.{layer}.input_layernorm`,
+    /// `.self_attn.*` and `.post_attention_layernorm`, around `feed_forward`.
+    pub fn load(
+        loader: &WeightLoader<'_, B>,
+        layer: usize,
+        shape: AttentionShape,
+        options: AttentionOptions,
+        feed_forward: FeedForward<B>,
+    ) -> Result<Self, ModelError> {
+        let p = format!("model.layers.{layer}");
+        Ok(Self {
+            input_norm: loader.vector(&format!("{p}.input_layernorm.weight"), shape.hidden)?,
+            attention: Attention::load_with(loader, &format!("{p}.self_attn"), shape, options)?,
+            post_attention_norm: loader.vector(
+                &format!("{p}.post_attention_layernorm.weight"),
+                shape.hidden,
+            )?,
+            feed_forward,
+        })
+    }
+}
+
+/// Width, norm epsilon and LM-head tying of a [`DecoderModel`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecoderHead {
+    /// Residual width.
+    pub hidden: usize,
+    /// Epsilon of every layer norm and the final norm.
+    pub rms_norm_eps: f32,
+    /// Whether the LM head is the embedding table.
+    pub tie_word_embeddings: bool,
+}
+
+/// A decoder-only model made of [`DecoderLayer`]s: dense weights resident on the backend,
+/// routed experts fetched through the [`ExpertContext`].
+pub struct DecoderModel<B: Backend> {
+    backend: Arc<B>,
+    info: ModelInfo,
+    embed_tokens: B::Weight,
+    layers: Vec<DecoderLayer<B>>,
+    norm: B::Weight,
+    /// `None` when tied to `embed_tokens`.
+    lm_head: Option<B::Weight>,
+    rms_norm_eps: f32,
+    kv_width: usize,
+    experts: ExpertContext,
+}
+
+impl<B: Backend> DecoderModel<B> {
+    /// Assembles a model from its `layers` (at least one, all with the same KV width), loading
+    /// `model.embed_tokens.weight` (`[info.vocab_size, hidden]`), `model.norm.weight` and, unless
+    /// tied, `lm_head.weight`.
+    pub fn load(
+        loader: &WeightLoader<'_, B>,
+        backend: Arc<B>,
+        info: ModelInfo,
+        head: DecoderHead,
+        layers: Vec<DecoderLayer<B>>,
+        experts: ExpertContext,
+    ) -> Result<Self, ModelError> {
+        let kv_width = match layers.first() {
+            Some(first) => first.attention.shape().kv_width(),
+            None => {
+                return Err(ModelError::config(
+                    "num_hidden_layers",
+                    "a model needs at least one decoder layer",
+                ))
+            }
+        };
+        if let Some(l) = layers
+            .iter()
+            .position(|l| l.attention.shape().kv_width() != kv_width)
+        {
+            return Err(ModelError::config(
+                "num_key_value_heads",
+                format!("layer {l} has a different key/value width than layer 0"),
+            ));
+        }
+        let hidden = head.hidden;
+        let embed_tokens = loader.matrix("model.embed_tokens.weight", info.vocab_size, hidden)?;
+        // As in transformers, tied embeddings replace any stored LM head.
+        let lm_head = if head.tie_word_embeddings {
+            None
+        } else if loader.has("lm_head.weight") {
+            Some(loader.matrix("lm_head.weight", info.vocab_size, hidden)?)
+        } else {
+            return Err(ModelError::tensor(
+                "lm_head.weight",
+                "missing from the checkpoint, and config.json does not set tie_word_embeddings",
+            ));
+        };
+        Ok(Self {
+            norm: loader.vector("model.norm.weight", hidden)?,
+            backend,
+            info,
+            embed_tokens,
+            layers,
+            lm_head,
+            rms_norm_eps: head.rms_norm_eps,
+            kv_width,
+            experts,
+        })
+    }
+}
+
+impl<B: Backend> Model<B> for DecoderModel<B> {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
+        if context > self.info.max_context {
+            return Err(ModelError::argument(
+                "context",
+                format!(
+                    "{context} tokens exceeds the model's max_position_embeddings ({})",
+                    self.info.max_context
+                ),
+            ));
+        }
+        let attention_layers = vec![true; self.layers.len()];
+        ModelState::new(
+            self.backend.as_ref(),
+            &attention_layers,
+            self.kv_width,
+            context,
+        )
+    }
+
+    fn forward(
+        &self,
+        tokens: &[u32],
+        state: &mut ModelState<B>,
+        wanted: LogitsWanted,
+    ) -> Result<Logits, ModelError> {
+        check_input(tokens, self.info.vocab_size, state)?;
+        let b = self.backend.as_ref();
+        let eps = self.rms_norm_eps;
+        let past = state.len();
+        let t = tokens.len();
+
+        let started = Instant::now();
+        let mut x = b.embed(&self.embed_tokens, tokens)?;
+        state.timings.embed += started.elapsed();
+
+        for (l, layer) in self.layers.iter().enumerate() {
+            let started = Instant::now();
+            let h = b.rms_norm(&x, &layer.input_norm, eps, 0.0)?;
+            let a = layer
+                .attention
+                .forward(b, &h, past, state.kv_cache_mut(l)?)?;
+            x = b.add(&x, &a)?;
+            state.timings.attention += started.elapsed();
+
+            let started = Instant::now();
+            let moe_before = moe_time(&state.timings);
+            let h = b.rms_norm(&x, &layer.post_attention_norm, eps, 0.0)?;
+            let m = layer
+                .feed_forward
+                .forward(b, &h, &self.experts, &mut state.timings)?;
+            x = b.add(&x, &m)?;
+            let moe = moe_time(&state.timings).saturating_sub(moe_before);
+            state.timings.dense_mlp += started.elapsed().saturating_sub(moe);
+        }
+
+        let started = Instant::now();
+        let x = match wanted {
+            LogitsWanted::All => x,
+            LogitsWanted::Last => b.gather_rows(&x, &[(t - 1) as u32])?,
+        };
+        let x = b.rms_norm(&x, &self.norm, eps, 0.0)?;
+        let logits = b.matmul(&x, self.lm_head.as_ref().unwrap_or(&self.embed_tokens))?;
+        let values = b.download(&logits)?;
+        state.timings.lm_head += started.elapsed();
+        state.advance(t)?;
+        let rows = match wanted {
+            LogitsWanted::All => t,
+            LogitsWanted::Last => 1,
+        };
+        Ok(Logits {
+            rows,
+            vocab: self.info.vocab_size,
+            values,
+        })
+    }
+}
+
+/// Time spent in the MoE phases so far.
+fn moe_time(t: &Timings) -> std::time::Duration {
+    t.router + t.expert_io + t.expert_compute
+}

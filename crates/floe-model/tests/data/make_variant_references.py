@@ -1,0 +1,69 @@
+"""Reference logits for config variants of the HF fixtures that no fixture covers.
+
+For each variant, loads ``fixtures/hf/<fixture>`` with transformers (float32, eager attention)
+after overriding config fields, runs the fixture's reference tokens in one full-sequence causal
+forward pass (``use_cache=False``) and writes ``<name>.json``: ``source``, ``config_overrides``,
+``tokens``, ``logits`` (one row per position, shortest decimal that round-trips the f32),
+``generator``. Used by ``tests/config_variants.rs``. Deterministic; run from this directory:
+
+    python3 make_variant_references.py
+
+(transformers 5.24.0, torch 2.15 CPU, as the fixtures.)
+"""
+
+import json
+import os
+
+import numpy as np
+import torch
+import transformers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "..", "..", "..", "fixtures", "hf")
+
+VARIANTS = [
+    # Mixtral with a sliding window shorter than the 16 reference tokens.
+    ("mixtral_sliding_window_4", "mixtral", {"sliding_window": 4}),
+    # OLMoE with q/k/v clamping that is active (values beyond ±0.5 are common).
+    ("olmoe_clip_qkv_0.5", "olmoe", {"clip_qkv": 0.5}),
+]
+
+
+def f32_text(x):
+    return np.format_float_positional(np.float32(x), unique=True, trim="-")
+
+
+def main():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    for name, fixture, overrides in VARIANTS:
+        src = os.path.join(FIXTURES, fixture)
+        config = transformers.AutoConfig.from_pretrained(src)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        config._attn_implementation = "eager"
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            src, config=config, dtype=torch.float32
+        ).eval()
+        with open(os.path.join(src, "reference.json")) as f:
+            tokens = json.load(f)["tokens"]
+        with torch.no_grad():
+            logits = model(torch.tensor([tokens]), use_cache=False).logits[0].float().numpy()
+        rows = ",\n".join("[" + ",".join(f32_text(v) for v in row) + "]" for row in logits)
+        header = {
+            "source": f"fixtures/hf/{fixture}",
+            "config_overrides": overrides,
+            "tokens": tokens,
+            "generator": f"tests/data/make_variant_references.py, transformers {transformers.__version__}, torch {torch.__version__}, CPU float32 eager",
+        }
+        text = json.dumps(header, indent=1)[:-2] + ',\n "logits": [\n' + rows + "\n ]\n}\n"
+        json.loads(text)
+        tmp = os.path.join(HERE, name + ".json.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, os.path.join(HERE, name + ".json"))
+        print("wrote", name + ".json")
+
+
+if __name__ == "__main__":
+    main()

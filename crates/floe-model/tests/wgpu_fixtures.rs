@@ -1,0 +1,107 @@
+//! The HF fixtures on the wgpu backend: every fixture of Qwen3-MoE, Mixtral and OLMoE is
+//! converted and run through `floe_wgpu::WgpuBackend` (any adapter, software ones such as
+//! lavapipe included) end to end; every position's logits must be within 1e-3 × max|reference|
+//! of transformers' f32 logits through one prefill, token-by-token decode and mixed splits; so
+//! must the config variants of `tests/data` (sliding window, `clip_qkv`).
+//! Without an adapter the tests print a notice and pass, unless `FLOE_REQUIRE_GPU=1`, which
+//! makes them fail.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use common::{assert_all_splits_match, convert_to, load_on, variant_fixture, Fixture};
+use floe_format::convert::ConvertOptions;
+use floe_model::LoadOptions;
+use floe_wgpu::{WgpuBackend, WgpuOptions};
+
+/// The tolerance against transformers' f32 logits: `max |Δ| / max |reference|` per position.
+/// The GPU kernels reduce in a different order (and may use subgroup sums), so this is looser
+/// than the CPU tests' 1e-4.
+const TOLERANCE: f32 = 1e-3;
+
+/// One `#[test]` per HF fixture run on wgpu. Add a line for each new architecture the wgpu
+/// backend can run.
+macro_rules! wgpu_fixture_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                logits_match_transformers_on_wgpu(stringify!($name));
+            }
+        )*
+    };
+}
+
+wgpu_fixture_tests! {
+    qwen3_moe_a,
+    qwen3_moe_b,
+    qwen3_moe_c,
+    mixtral,
+    olmoe,
+}
+
+/// The config variants of `tests/data` (Mixtral's sliding window, OLMoE's `clip_qkv`) on wgpu.
+#[test]
+fn config_variants() {
+    let Some(backend) = backend() else {
+        return;
+    };
+    for variant in ["mixtral_sliding_window_4", "olmoe_clip_qkv_0.5"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let fixture = variant_fixture(variant, tmp.path());
+        let checkpoint = convert_to(
+            &fixture.dir,
+            &tmp.path().join("floe"),
+            &ConvertOptions::default(),
+        );
+        let model = load_on(checkpoint, backend.clone(), &LoadOptions::default());
+        assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+    }
+}
+
+/// Whether the environment demands a GPU adapter (`FLOE_REQUIRE_GPU=1`).
+fn gpu_required() -> bool {
+    std::env::var("FLOE_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// The backend shared by every test of this binary, or `None` (after a notice) when no adapter
+/// can be opened and none is required.
+fn backend() -> Option<Arc<WgpuBackend>> {
+    static BACKEND: OnceLock<Option<Arc<WgpuBackend>>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            match WgpuBackend::new(WgpuOptions {
+                allow_software: true,
+                ..WgpuOptions::default()
+            }) {
+                Ok(backend) => {
+                    eprintln!("wgpu adapter: {:?}", backend.adapter());
+                    Some(Arc::new(backend))
+                }
+                Err(e) if !gpu_required() => {
+                    eprintln!(
+                        "notice: skipping the wgpu fixture tests, no adapter ({e}); set FLOE_REQUIRE_GPU=1 to fail instead"
+                    );
+                    None
+                }
+                Err(e) => panic!("FLOE_REQUIRE_GPU=1 but no wgpu backend could be opened: {e}"),
+            }
+        })
+        .clone()
+}
+
+fn logits_match_transformers_on_wgpu(name: &str) {
+    let Some(backend) = backend() else {
+        return;
+    };
+    let fixture = Fixture::read("hf", name);
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = convert_to(
+        &fixture.dir,
+        &tmp.path().join(name),
+        &ConvertOptions::default(),
+    );
+    let model = load_on(checkpoint, backend, &LoadOptions::default());
+    assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+}

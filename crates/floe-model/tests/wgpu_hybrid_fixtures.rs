@@ -1,0 +1,87 @@
+//! The hybrid GatedDeltaNet fixtures (Qwen3-Next, Qwen3.5-MoE, HF and MLX q4) on the wgpu
+//! backend: each is converted and run end to end through `floe_wgpu::WgpuBackend` (any adapter,
+//! software ones such as lavapipe included); every position's logits must be within
+//! 1e-3 × max|reference| of the reference library's f32 logits through one prefill,
+//! token-by-token decode, mixed splits, and a first chunk shorter than the convolution's
+//! history. Without an adapter the tests print a notice and pass, unless `FLOE_REQUIRE_GPU=1`,
+//! which makes them fail.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use common::Fixture;
+use common::{assert_all_splits_match, assert_matches_reference, convert_to, load_on, run_chunks};
+use floe_format::convert::ConvertOptions;
+use floe_model::LoadOptions;
+use floe_wgpu::{WgpuBackend, WgpuOptions};
+
+/// The tolerance against the reference's f32 logits: `max |Δ| / max |reference|` per position
+/// (the GPU kernels sum in other orders than the CPU backend, whose bound is 1e-4).
+const TOLERANCE: f32 = 1e-3;
+
+/// One `#[test]` per fixture: `test_name: "group", "directory"`.
+macro_rules! wgpu_hybrid_tests {
+    ($($test:ident: $group:literal, $dir:literal);* $(;)?) => {
+        $(
+            #[test]
+            fn $test() {
+                logits_match_on_wgpu($group, $dir);
+            }
+        )*
+    };
+}
+
+wgpu_hybrid_tests! {
+    qwen3_next: "hf", "qwen3_next";
+    qwen3_5_moe: "hf", "qwen3_5_moe";
+    qwen3_5_moe_text: "hf", "qwen3_5_moe_text";
+    qwen3_next_q4: "mlx-models", "qwen3_next-q4";
+    qwen3_5_moe_q4: "mlx-models", "qwen3_5_moe-q4";
+}
+
+/// Whether the environment demands a GPU adapter (`FLOE_REQUIRE_GPU=1`).
+fn gpu_required() -> bool {
+    std::env::var("FLOE_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// The backend shared by every test of this binary, or `None` (after a notice) when no adapter
+/// can be opened and none is required.
+fn backend() -> Option<Arc<WgpuBackend>> {
+    static BACKEND: OnceLock<Option<Arc<WgpuBackend>>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            match WgpuBackend::new(WgpuOptions {
+                allow_software: true,
+                ..WgpuOptions::default()
+            }) {
+                Ok(backend) => Some(Arc::new(backend)),
+                Err(e) if !gpu_required() => {
+                    eprintln!(
+                        "notice: skipping the wgpu hybrid fixture tests, no adapter ({e}); set FLOE_REQUIRE_GPU=1 to fail instead"
+                    );
+                    None
+                }
+                Err(e) => panic!("FLOE_REQUIRE_GPU=1 but no wgpu backend could be opened: {e}"),
+            }
+        })
+        .clone()
+}
+
+fn logits_match_on_wgpu(group: &str, name: &str) {
+    let Some(backend) = backend() else {
+        return;
+    };
+    let fixture = Fixture::read(group, name);
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = convert_to(
+        &fixture.dir,
+        &tmp.path().join(name),
+        &ConvertOptions::default(),
+    );
+    let model = load_on(checkpoint, backend, &LoadOptions::default());
+    assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+    let t = fixture.tokens.len();
+    let rows = run_chunks(model.as_ref(), &fixture.tokens, &[2, 1, 1, t - 4]);
+    assert_matches_reference(&fixture, "2 + 1 + 1 + rest", &rows, TOLERANCE);
+}
