@@ -1,8 +1,10 @@
 //! Config settings no fixture uses, checked against transformers: Mixtral with a
-//! `sliding_window` shorter than the sequence and OLMoE with an active `clip_qkv`. Each
+//! `sliding_window` shorter than the sequence, OLMoE with an active `clip_qkv`, Mixtral with
+//! tied embeddings and no stored `lm_head.weight`, and OLMoE with tied embeddings in the config
+//! but a stored (different) LM head, which transformers uses. Each
 //! `tests/data/<variant>.json` (made by `tests/data/make_variant_references.py`) holds the
-//! config overrides and transformers' f32 logits for the HF fixture with them; the fixture is
-//! copied with its `config.json` patched, converted, and run on the CPU backend through
+//! config overrides (and tensors to drop) and transformers' f32 logits for the HF fixture with
+//! them; the fixture is copied with its `config.json` patched, converted, and run on the CPU backend through
 //! prefill, decode and mixed splits within 1e-4 × max|reference|.
 
 mod common;
@@ -40,4 +42,14 @@ fn mixtral_sliding_window_4() {
 #[test]
 fn olmoe_clip_qkv() {
     variant_matches_transformers("olmoe_clip_qkv_0.5");
+}
+
+#[test]
+fn mixtral_tied_embeddings() {
+    variant_matches_transformers("mixtral_tied_embeddings");
+}
+
+#[test]
+fn olmoe_tied_with_stored_head() {
+    variant_matches_transformers("olmoe_tied_with_stored_head");
 }

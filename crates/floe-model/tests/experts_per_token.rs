@@ -15,13 +15,15 @@ use floe_model::{
     load_model_with, CountingExpertSource, LoadOptions, LogitsWanted, Model, ModelError,
 };
 
-/// The HF fixtures of architectures with a plain top-k router, with their configured K and
-/// expert count.
+/// HF fixtures with their configured K and expert count (the hybrid ones route with the same
+/// block, plus a shared expert that is resident).
 const FIXTURES: &[(&str, usize, usize)] = &[
     ("qwen3_moe_a", 3, 8),
     ("qwen3_moe_b", 2, 8),
     ("mixtral", 2, 8),
     ("olmoe", 2, 4),
+    ("qwen3_next", 2, 4),
+    ("qwen3_5_moe", 3, 8),
 ];
 
 fn converted(name: &str, tmp: &std::path::Path) -> (Fixture, Arc<Checkpoint>) {
@@ -30,10 +32,10 @@ fn converted(name: &str, tmp: &std::path::Path) -> (Fixture, Arc<Checkpoint>) {
     (fixture, checkpoint)
 }
 
-fn load(
-    checkpoint: &Arc<Checkpoint>,
-    k: Option<usize>,
-) -> Result<(Box<dyn Model<CpuBackend>>, Arc<CountingExpertSource>), ModelError> {
+/// A model and the counter of the expert blobs it reads.
+type Counted = (Box<dyn Model<CpuBackend>>, Arc<CountingExpertSource>);
+
+fn load(checkpoint: &Arc<Checkpoint>, k: Option<usize>) -> Result<Counted, ModelError> {
     let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
     let traffic = Arc::new(CountingExpertSource::new(source));
     let model = load_model_with(

@@ -41,13 +41,18 @@ wgpu_fixture_tests! {
     olmoe,
 }
 
-/// The config variants of `tests/data` (Mixtral's sliding window, OLMoE's `clip_qkv`) on wgpu.
+/// The config variants of `tests/data` (Mixtral's sliding window and tied embeddings, OLMoE's
+/// `clip_qkv`) on wgpu.
 #[test]
 fn config_variants() {
     let Some(backend) = backend() else {
         return;
     };
-    for variant in ["mixtral_sliding_window_4", "olmoe_clip_qkv_0.5"] {
+    for variant in [
+        "mixtral_sliding_window_4",
+        "olmoe_clip_qkv_0.5",
+        "mixtral_tied_embeddings",
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let fixture = variant_fixture(variant, tmp.path());
         let checkpoint = convert_to(

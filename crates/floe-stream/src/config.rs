@@ -9,7 +9,7 @@ use crate::StreamError;
 /// The defaults are the measured best on the development machine (see `docs/streaming.md`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamConfig {
-    /// The read engine and its parallelism (default `io_uring`, queue depth 8).
+    /// The read engine and its parallelism (default `pread` with 8 threads).
     pub engine: EngineKind,
     /// `O_DIRECT` or page-cache reads (default direct).
     pub io_mode: IoMode,
@@ -26,6 +26,10 @@ pub struct StreamConfig {
     /// At most this many prefetch reads in flight (default: half the engine's depth, at least
     /// one), so a demand read always finds free slots.
     pub max_prefetch_in_flight: Option<usize>,
+    /// Stop acting on hints while the moving average of prefetch outcomes (used = 1, dropped
+    /// unused = 0) is below this (default 0.5; 0 always prefetches). One hint in eight is still
+    /// acted on to keep measuring. Wrong prefetches cost demand reads bandwidth.
+    pub prefetch_min_accuracy: f64,
     /// A hint stays valid for this many fetches after it was given (default 2: a hint for the
     /// next layer survives until that layer's fetch, and one more); queued prefetches of a layer
     /// are also dropped as soon as that layer is fetched or hinted again.
@@ -38,13 +42,14 @@ pub struct StreamConfig {
 impl Default for StreamConfig {
     fn default() -> Self {
         Self {
-            engine: EngineKind::IoUring { queue_depth: 8 },
+            engine: EngineKind::Pread { threads: 8 },
             io_mode: IoMode::Direct,
             cache_budget: 0,
             policy: PolicyKind::None,
             verify_checksums: true,
             prefetch: true,
             max_prefetch_in_flight: None,
+            prefetch_min_accuracy: 0.5,
             hint_lifetime: 2,
             buffer_pool_bytes: None,
         }
@@ -80,6 +85,12 @@ impl StreamConfig {
                     format_size(minimum),
                 )));
             }
+        }
+        if !(0.0..=1.0).contains(&self.prefetch_min_accuracy) {
+            return Err(StreamError::Config(format!(
+                "prefetch_min_accuracy {} must be between 0 and 1",
+                self.prefetch_min_accuracy
+            )));
         }
         if self.max_prefetch_in_flight == Some(0) && self.prefetch {
             return Err(StreamError::Config(

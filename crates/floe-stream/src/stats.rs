@@ -52,6 +52,11 @@ pub struct StreamStats {
     pub prefetch_wasted: u64,
     /// Hinted blobs dropped before being read (superseded or stale).
     pub prefetch_dropped: u64,
+    /// Hints ignored because recent prefetches were mostly unused (see
+    /// [`StreamConfig::prefetch_min_accuracy`](crate::StreamConfig::prefetch_min_accuracy)).
+    pub prefetch_suppressed: u64,
+    /// The prefetch gate's moving average of recent prefetch outcomes (1: all used), now.
+    pub prefetch_score: f64,
     /// Reads that failed (I/O errors, short reads).
     pub read_errors: u64,
     /// Blobs that failed their checksum.

@@ -77,7 +77,7 @@ pub struct DecoderHead {
     pub hidden: usize,
     /// Epsilon of every layer norm and the final norm.
     pub rms_norm_eps: f32,
-    /// Whether the LM head is the embedding table.
+    /// Whether the embedding table is the LM head when the checkpoint stores none.
     pub tie_word_embeddings: bool,
 }
 
@@ -98,8 +98,9 @@ pub struct DecoderModel<B: Backend> {
 
 impl<B: Backend> DecoderModel<B> {
     /// Assembles a model from its `layers` (at least one, all with the same KV width), loading
-    /// `model.embed_tokens.weight` (`[info.vocab_size, hidden]`), `model.norm.weight` and, unless
-    /// tied, `lm_head.weight`.
+    /// `model.embed_tokens.weight` (`[info.vocab_size, hidden]`), `model.norm.weight` and
+    /// `lm_head.weight`, which may be absent when `head.tie_word_embeddings` (the embedding
+    /// table is then the LM head).
     pub fn load(
         loader: &WeightLoader<'_, B>,
         backend: Arc<B>,
@@ -128,11 +129,13 @@ impl<B: Backend> DecoderModel<B> {
         }
         let hidden = head.hidden;
         let embed_tokens = loader.matrix("model.embed_tokens.weight", info.vocab_size, hidden)?;
-        // As in transformers, tied embeddings replace any stored LM head.
-        let lm_head = if head.tie_word_embeddings {
-            None
-        } else if loader.has("lm_head.weight") {
+        // As transformers 5.24 does: a stored LM head is used even when config.json ties the
+        // embeddings (transformers leaves them untied when the checkpoint holds both with
+        // different values; with equal values it makes no difference).
+        let lm_head = if loader.has("lm_head.weight") {
             Some(loader.matrix("lm_head.weight", info.vocab_size, hidden)?)
+        } else if head.tie_word_embeddings {
+            None
         } else {
             return Err(ModelError::tensor(
                 "lm_head.weight",

@@ -86,7 +86,7 @@ impl DeltaNetShape {
     /// The layer's recurrent state: `[conv_kernel − 1, conv_channels]` and the delta rule's.
     pub fn recurrent_shape(&self) -> RecurrentShape {
         RecurrentShape {
-            conv: [self.conv_kernel - 1, self.conv_channels()],
+            conv: [self.conv_kernel.saturating_sub(1), self.conv_channels()],
             delta: self.delta_rule().state_shape(),
         }
     }

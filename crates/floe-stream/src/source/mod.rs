@@ -2,6 +2,7 @@
 //! blobs in RAM and prefetches hinted ones in idle queue slots.
 
 mod blob;
+mod gate;
 mod layout;
 mod state;
 #[cfg(test)]
@@ -118,7 +119,7 @@ impl StreamingExpertSource {
         let cache = ExpertCache::new(config.cache_budget, config.policy.build(capacity_blobs));
         let limits = state::Limits {
             depth,
-            prefetch_waits_for_idle: std::env::var_os("FLOE_PREFETCH_ANY_SLOT").is_none(),
+            prefetch_min_accuracy: config.prefetch_min_accuracy,
             prefetch_cap: config.prefetch_cap(depth),
             hint_lifetime: config.hint_lifetime,
             prefetch: config.prefetch,

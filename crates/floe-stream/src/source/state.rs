@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::blob::Blob;
+use super::gate::PrefetchGate;
 use super::layout::Layout;
 use crate::cache::{Admission, BlobKey, ExpertCache};
 use crate::engine::{BlobData, ReadRequest};
@@ -71,7 +72,7 @@ pub(crate) enum Lookup {
 /// Tunables the state needs.
 pub(crate) struct Limits {
     pub depth: usize,
-    pub prefetch_waits_for_idle: bool,
+    pub prefetch_min_accuracy: f64,
     pub prefetch_cap: usize,
     pub hint_lifetime: u64,
     pub prefetch: bool,
@@ -95,6 +96,7 @@ pub(crate) struct State {
     fetch_seq: u64,
     busy_since: Option<Instant>,
     counters: Counters,
+    gate: PrefetchGate,
     limits: Limits,
 }
 
@@ -124,6 +126,7 @@ impl State {
             fetch_seq: 0,
             busy_since: None,
             counters: Counters::default(),
+            gate: PrefetchGate::new(limits.prefetch_min_accuracy),
             limits,
         };
         state.reset_stats(layout);
@@ -161,6 +164,7 @@ impl State {
             stats.prefetch_hits += 1;
             stats.prefetch_used += 1;
             stats.per_layer[position].prefetch_hits += 1;
+            self.gate.used(1);
             return Lookup::Ready(staged.blob);
         }
         let waiter = Waiter {
@@ -176,6 +180,7 @@ impl State {
                         stats.prefetch_hits += 1;
                         stats.prefetch_used += 1;
                         stats.per_layer[position].prefetch_hits += 1;
+                        self.gate.used(1);
                     }
                     _ => {
                         stats.misses += 1;
@@ -206,7 +211,7 @@ impl State {
     pub(crate) fn end_lookups(&mut self, layer: u32) {
         let before = self.staged.len();
         self.staged.retain(|key, _| key.layer != layer);
-        self.counters.stats.prefetch_wasted += (before - self.staged.len()) as u64;
+        self.waste((before - self.staged.len()) as u64);
         for (key, entry) in self.inflight.iter_mut() {
             if let Purpose::Prefetch {
                 claimed: false,
@@ -224,6 +229,10 @@ impl State {
     /// Replaces the queued hints of `layer` with `experts` (those not already cached, prefetched
     /// or being read).
     pub(crate) fn hint(&mut self, layer: u32, experts: impl Iterator<Item = u32>) {
+        if !self.gate.admits_hint() {
+            self.counters.stats.prefetch_suppressed += 1;
+            return;
+        }
         let before = self.hinted.len();
         self.hinted.retain(|(key, _)| key.layer != layer);
         self.counters.stats.prefetch_dropped += (before - self.hinted.len()) as u64;
@@ -239,23 +248,19 @@ impl State {
         }
     }
 
-    /// Moves queued reads into free engine slots: demand reads first; prefetch reads only when the
-    /// disk is idle for demand (no demand read queued or in flight) and fewer than the prefetch
-    /// cap are in flight, so a prefetch never takes a slot or bandwidth a demand read is using.
+    /// Moves queued reads into free engine slots: demand reads first; prefetch reads only when no
+    /// demand read is waiting and fewer than the prefetch cap are in flight (so the slots a
+    /// demand read needs stay free).
     pub(crate) fn dispatch(&mut self, layout: &Layout) -> Vec<ReadRequest> {
         let mut out = Vec::new();
         while self.issued < self.limits.depth {
-            let demand_idle = self.demand.is_empty() && self.issued == self.prefetch_in_flight;
             let key = if let Some(key) = self.demand.pop_front() {
                 if let Some(entry) = self.inflight.get_mut(&key) {
                     entry.issued = true;
                 }
                 self.counters.stats.demand_reads += 1;
                 key
-            } else if self.limits.prefetch
-                && (demand_idle || !self.limits.prefetch_waits_for_idle)
-                && self.prefetch_in_flight < self.limits.prefetch_cap
-            {
+            } else if self.limits.prefetch && self.prefetch_in_flight < self.limits.prefetch_cap {
                 let Some((key, hinted_at)) = self.next_hint() else {
                     break;
                 };
@@ -357,7 +362,7 @@ impl State {
                             return;
                         }
                     }
-                    self.counters.stats.prefetch_wasted += 1;
+                    self.waste(1);
                     return;
                 }
                 for waiter in entry.waiters {
@@ -375,7 +380,7 @@ impl State {
                         key.expert,
                         key.layer
                     );
-                    self.counters.stats.prefetch_wasted += 1;
+                    self.waste(1);
                 }
                 let failure = ReadFailure {
                     kind: err.kind(),
@@ -389,6 +394,12 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Counts `count` prefetched blobs dropped unused.
+    fn waste(&mut self, count: u64) {
+        self.counters.stats.prefetch_wasted += count;
+        self.gate.wasted(count);
     }
 
     /// Stores a verified blob in the cache (if the policy takes it).
@@ -421,7 +432,7 @@ impl State {
         let before = self.staged.len();
         self.staged
             .retain(|_, staged| seq <= staged.hinted_at + lifetime);
-        self.counters.stats.prefetch_wasted += (before - self.staged.len()) as u64;
+        self.waste((before - self.staged.len()) as u64);
         let before = self.hinted.len();
         self.hinted
             .retain(|(_, hinted_at)| seq <= hinted_at + lifetime);
@@ -445,6 +456,7 @@ impl State {
             .counters
             .since
             .map_or(Duration::ZERO, |since| since.elapsed());
+        stats.prefetch_score = self.gate.score();
         stats.cached_blobs = self.cache.len() as u64;
         stats.cached_bytes = self.cache.used();
         stats

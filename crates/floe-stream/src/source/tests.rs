@@ -414,3 +414,44 @@ fn on_ready_errors_stop_the_fetch() {
     // The source still works afterwards.
     fetch_all(&source, 1, &[0, 1, 2]).unwrap();
 }
+
+#[test]
+fn hints_that_keep_missing_are_suppressed() {
+    let source = StreamingExpertSource::with_catalog(
+        catalog(),
+        config(EngineKind::Pread { threads: 2 }, IoMode::Buffered),
+    )
+    .unwrap();
+    for round in 0..40 {
+        // Hint experts 6 and 7 of layer 2, then fetch 0 and 1: every prefetch is wasted.
+        source.hint(2, &[6, 7]);
+        std::thread::sleep(Duration::from_millis(1));
+        fetch_all(&source, 2, &[(round % 2) as u32, 1]).unwrap();
+    }
+    let stats = source.stats();
+    assert!(stats.prefetch_suppressed > 20, "{stats:?}");
+    assert!(stats.prefetch_issued < 30, "{stats:?}");
+    assert_eq!(stats.prefetch_used, 0);
+}
+
+#[test]
+fn config_values_out_of_range_are_refused() {
+    let bad = StreamConfig {
+        prefetch_min_accuracy: 1.5,
+        ..StreamConfig::default()
+    };
+    let err = StreamingExpertSource::with_catalog(catalog(), bad)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("prefetch_min_accuracy 1.5"), "{err}");
+    let bad = StreamConfig {
+        engine: EngineKind::IoUring { queue_depth: 5000 },
+        ..StreamConfig::default()
+    };
+    let err = StreamingExpertSource::with_catalog(catalog(), bad)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("queue depth 5000"), "{err}");
+}

@@ -40,7 +40,8 @@ pub struct MixtralConfig {
     pub intermediate_size: usize,
     /// Each position attends to at most this many positions, itself included (`None`: all).
     pub sliding_window: Option<usize>,
-    /// Whether the LM head reuses the embedding table.
+    /// Whether the LM head is the embedding table when the checkpoint has no `lm_head.weight`
+    /// (a stored one is used regardless, as transformers does).
     pub tie_word_embeddings: bool,
     /// The longest context the model was trained for.
     pub max_position_embeddings: usize,

@@ -43,7 +43,8 @@ pub struct OlmoeConfig {
     pub norm_topk_prob: bool,
     /// q, k and v are clamped to `[-clip_qkv, clip_qkv]` when set.
     pub clip_qkv: Option<f64>,
-    /// Whether the LM head reuses the embedding table.
+    /// Whether the LM head is the embedding table when the checkpoint has no `lm_head.weight`
+    /// (a stored one is used regardless, as transformers does).
     pub tie_word_embeddings: bool,
     /// The longest context the model was trained for.
     pub max_position_embeddings: usize,
