@@ -80,11 +80,18 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let checkpoint = Arc::new(
-        Checkpoint::open_with(&args.checkpoint, OpenOptions { verify_checksums: !args.no_verify })
-            .with_context(|| format!("opening {}", args.checkpoint.display()))?,
+        Checkpoint::open_with(
+            &args.checkpoint,
+            OpenOptions {
+                verify_checksums: !args.no_verify,
+            },
+        )
+        .with_context(|| format!("opening {}", args.checkpoint.display()))?,
     );
     let moe = &checkpoint.manifest().expert_layers;
     let experts: Vec<u32> = moe.iter().map(|l| l.blobs.len() as u32).collect();
@@ -100,7 +107,18 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "{:<14} {:<8} {:<9} {:>6} {:>7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9}",
-        "engine", "io", "policy", "tokens", "hit%", "GB read", "GB/s busy", "GB/s wall", "stall ms", "MB/token", "prefetch", "cpu s/GB"
+        "engine",
+        "io",
+        "policy",
+        "tokens",
+        "hit%",
+        "GB read",
+        "GB/s busy",
+        "GB/s wall",
+        "stall ms",
+        "MB/token",
+        "prefetch",
+        "cpu s/GB"
     );
     let budget = parse_size(&args.cache_budget)?;
     for policy in &args.policy {
@@ -108,12 +126,20 @@ fn main() -> anyhow::Result<()> {
         for io in &args.io {
             let io_mode = IoMode::parse(io)?;
             for engine in &args.engines {
-                let parallelism = if engine == "io_uring" || engine == "uring" { &args.qd } else { &args.threads };
+                let parallelism = if engine == "io_uring" || engine == "uring" {
+                    &args.qd
+                } else {
+                    &args.threads
+                };
                 for &n in parallelism {
                     let config = StreamConfig {
                         engine: EngineKind::parse(engine, n)?,
                         io_mode,
-                        cache_budget: if policy == PolicyKind::None { 0 } else { budget },
+                        cache_budget: if policy == PolicyKind::None {
+                            0
+                        } else {
+                            budget
+                        },
                         policy,
                         verify_checksums: !args.no_verify,
                         prefetch: args.hint_accuracy > 0.0,
@@ -134,11 +160,18 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(source: &StreamingExpertSource, args: &Args, experts: &[u32], top_k: u32) -> anyhow::Result<ReplayReport> {
+fn run(
+    source: &StreamingExpertSource,
+    args: &Args,
+    experts: &[u32],
+    top_k: u32,
+) -> anyhow::Result<ReplayReport> {
     let total = args.warmup + args.tokens;
     let options = ReplayOptions {
         hint: if args.hint_accuracy > 0.0 {
-            HintMode::Predictor { accuracy: args.hint_accuracy }
+            HintMode::Predictor {
+                accuracy: args.hint_accuracy,
+            }
         } else {
             HintMode::Off
         },
@@ -146,19 +179,24 @@ fn run(source: &StreamingExpertSource, args: &Args, experts: &[u32], top_k: u32)
         warmup_tokens: args.warmup,
         seed: args.seed,
     };
-    let routing: Box<dyn Iterator<Item = Result<TokenRouting, StreamError>>> = match args.routing.as_str() {
-        "random" => Box::new(UniformRouting::new(experts.to_vec(), top_k, args.seed).take(total).map(Ok)),
-        "synthetic" => {
-            let max = experts.iter().copied().max().unwrap_or(1);
-            let mut spec = TraceSpec::new(experts.len() as u32, max, top_k);
-            spec.seed = args.seed;
-            Box::new(SyntheticTrace::new(spec)?.take(total).map(Ok))
-        }
-        other => match other.strip_prefix("trace:") {
-            Some(path) => Box::new(TraceReader::open(Path::new(path))?.take(total)),
-            None => bail!("--routing {other}: expected random, synthetic or trace:FILE"),
-        },
-    };
+    let routing: Box<dyn Iterator<Item = Result<TokenRouting, StreamError>>> =
+        match args.routing.as_str() {
+            "random" => Box::new(
+                UniformRouting::new(experts.to_vec(), top_k, args.seed)
+                    .take(total)
+                    .map(Ok),
+            ),
+            "synthetic" => {
+                let max = experts.iter().copied().max().unwrap_or(1);
+                let mut spec = TraceSpec::new(experts.len() as u32, max, top_k);
+                spec.seed = args.seed;
+                Box::new(SyntheticTrace::new(spec)?.take(total).map(Ok))
+            }
+            other => match other.strip_prefix("trace:") {
+                Some(path) => Box::new(TraceReader::open(Path::new(path))?.take(total)),
+                None => bail!("--routing {other}: expected random, synthetic or trace:FILE"),
+            },
+        };
     Ok(replay(source, routing, &options)?)
 }
 
@@ -172,7 +210,11 @@ fn print_row(source: &StreamingExpertSource, report: &ReplayReport, cpu: f64) {
     println!(
         "{:<14} {:<8} {:<9} {:>6} {:>6.1}% {:>9.2} {:>9.2} {:>9.2} {:>9.1} {:>10.1} {:>8} {:>9.3}",
         source.engine_name(),
-        if source.engine_name().starts_with("mmap") { "mmap" } else { source.config().io_mode.name() },
+        if source.engine_name().starts_with("mmap") {
+            "mmap"
+        } else {
+            source.config().io_mode.name()
+        },
         source.policy().name(),
         report.tokens,
         100.0 * s.hit_rate(),
@@ -189,15 +231,27 @@ fn print_row(source: &StreamingExpertSource, report: &ReplayReport, cpu: f64) {
 /// User plus system CPU time of this process so far, in seconds (Linux `/proc/self/stat`; 0
 /// elsewhere).
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { return 0.0 };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
 fn drop_page_cache() -> anyhow::Result<()> {
-    std::process::Command::new("sync").status().context("running sync")?;
-    std::fs::write("/proc/sys/vm/drop_caches", "3").context("--drop-caches needs root (writing /proc/sys/vm/drop_caches)")
+    std::process::Command::new("sync")
+        .status()
+        .context("running sync")?;
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+        .context("--drop-caches needs root (writing /proc/sys/vm/drop_caches)")
 }

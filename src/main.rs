@@ -28,6 +28,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Write a synthetic expert-routing trace (JSON lines) with skew and adjacent-token reuse.
     SynthTrace(cmd::synth_trace::Args),
+    /// Measure prefill and decode throughput and expert-streaming statistics (random prompt).
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Synth(args) => cmd::synth::run(args),
         Command::SynthTrace(args) => cmd::synth_trace::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

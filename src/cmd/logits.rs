@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use floe_compute::Backend;
 use floe_model::LogitsWanted;
 
-use super::run::{load_with, with_backend, BackendArgs, BackendJob, LoadArgs};
+use super::run::{load_args, with_backend, BackendArgs, BackendJob, LoadArgs};
 
 /// Arguments of `floe logits`.
 #[derive(clap::Args)]
@@ -59,7 +59,7 @@ impl BackendJob for LogitsJob {
     type Output = ();
 
     fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<()> {
-        let loaded = load_with(&self.args.model, backend, &self.args.load.options())?;
+        let loaded = load_args(&self.args.model, backend, &self.args.load)?;
         let info = loaded.model.info();
         if self.tokens.len() > info.max_context {
             bail!(

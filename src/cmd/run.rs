@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use floe_compute::cpu::CpuBackend;
 use floe_compute::Backend;
 use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
 use floe_model::{
@@ -15,8 +14,7 @@ use floe_model::{
     SamplingParams, TextTokenizer,
 };
 
-/// Backends this build of floe has.
-pub const BACKENDS: [&str; 1] = ["cpu"];
+pub use super::backend::{with_backend, BackendArgs, BackendJob};
 
 /// The context limit used when `--ctx` is not given (capped by the model's own limit).
 const DEFAULT_CONTEXT: usize = 4096;
@@ -57,6 +55,8 @@ pub struct LoadArgs {
     /// at most the experts of a layer.
     #[arg(long = "experts-per-token", value_name = "K")]
     pub experts_per_token: Option<usize>,
+    #[command(flatten)]
+    pub stream: super::stream::StreamArgs,
 }
 
 impl LoadArgs {
@@ -114,39 +114,6 @@ impl SamplingArgs {
     }
 }
 
-/// Backend options.
-#[derive(clap::Args, Clone, Debug)]
-pub struct BackendArgs {
-    /// Compute backend.
-    #[arg(long, default_value = "cpu")]
-    pub backend: String,
-    /// Compute threads (default: one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
-}
-
-/// Work that runs on whichever backend was chosen.
-pub trait BackendJob {
-    /// What the work returns.
-    type Output;
-    /// Runs the work on `backend`.
-    fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<Self::Output>;
-}
-
-/// Starts the backend `args` names and runs `job` on it.
-pub fn with_backend<J: BackendJob>(args: &BackendArgs, job: J) -> anyhow::Result<J::Output> {
-    match args.backend.as_str() {
-        "cpu" => {
-            let backend = CpuBackend::new(args.threads).context("starting the CPU backend")?;
-            job.run(Arc::new(backend))
-        }
-        other => bail!(
-            "--backend '{other}' is not built into this floe (available: {})",
-            BACKENDS.join(", ")
-        ),
-    }
-}
-
 /// An open checkpoint, its model on a backend, and the counter of its expert reads.
 pub struct LoadedModel<B: Backend> {
     /// The checkpoint.
@@ -155,6 +122,8 @@ pub struct LoadedModel<B: Backend> {
     pub model: Box<dyn Model<B>>,
     /// Counts the expert blobs the model reads.
     pub traffic: Arc<CountingExpertSource>,
+    /// The streaming source under `traffic` (`None` with `--io-engine plain`).
+    pub stream: Option<Arc<floe_stream::StreamingExpertSource>>,
     /// The options it was loaded with.
     pub options: LoadOptions,
 }
@@ -178,22 +147,41 @@ impl<B: Backend> LoadedModel<B> {
     }
 }
 
-/// Opens the checkpoint in `dir` and loads its model onto `backend`, as configured.
+/// Opens the checkpoint in `dir` and loads its model onto `backend`, with the default settings.
 pub fn load<B: Backend + 'static>(dir: &Path, backend: Arc<B>) -> anyhow::Result<LoadedModel<B>> {
-    load_with(dir, backend, &LoadOptions::default())
+    load_args(dir, backend, &LoadArgs::default())
 }
 
-/// [`load`] with `options` (e.g. `--experts-per-token`).
-pub fn load_with<B: Backend + 'static>(
+/// [`load`] with the command line's load and streaming settings.
+pub fn load_args<B: Backend + 'static>(
+    dir: &Path,
+    backend: Arc<B>,
+    args: &LoadArgs,
+) -> anyhow::Result<LoadedModel<B>> {
+    load_with_source(dir, backend, &args.options(), &args.stream, None)
+}
+
+/// Loads with `options`, experts read as `stream` says; `wrap`, when given, wraps the source the
+/// model reads through (e.g. `floe bench --routing`).
+pub fn load_with_source<B: Backend + 'static>(
     dir: &Path,
     backend: Arc<B>,
     options: &LoadOptions,
+    stream: &super::stream::StreamArgs,
+    wrap: Option<&dyn Fn(Arc<dyn ExpertSource>) -> Arc<dyn ExpertSource>>,
 ) -> anyhow::Result<LoadedModel<B>> {
     let checkpoint = Arc::new(
         Checkpoint::open(dir)
             .with_context(|| format!("cannot open checkpoint {}", dir.display()))?,
     );
-    let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
+    let (source, streaming): (Arc<dyn ExpertSource>, _) = match stream.source(&checkpoint)? {
+        Some(s) => (s.clone(), Some(s)),
+        None => (Arc::new(PreadExpertSource::new(checkpoint.clone())), None),
+    };
+    let source = match wrap {
+        Some(wrap) => wrap(source),
+        None => source,
+    };
     let traffic = Arc::new(CountingExpertSource::new(source));
     let model = load_model_with(checkpoint.clone(), backend, traffic.clone(), options)
         .map_err(|e| match e {
@@ -207,6 +195,7 @@ pub fn load_with<B: Backend + 'static>(
         checkpoint,
         model,
         traffic,
+        stream: streaming,
         options: options.clone(),
     })
 }
@@ -239,7 +228,7 @@ impl BackendJob for RunJob {
     fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<()> {
         let RunJob { args, params } = self;
         let name = backend.name();
-        let loaded = load_with(&args.model, backend, &args.load.options())?;
+        let loaded = load_args(&args.model, backend, &args.load)?;
         let request = GenerationRequest {
             prompt: &args.prompt,
             chat: args.chat,
@@ -336,6 +325,9 @@ impl GenerationRequest<'_> {
         if self.stats {
             if let Some(k) = loaded.experts_per_token() {
                 eprintln!("experts per token: {k}");
+            }
+            if let Some(stream) = &loaded.stream {
+                super::stream::print_stats(stream);
             }
         }
         Ok(())

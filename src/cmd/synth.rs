@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use floe_model::synthetic::tokenizer::{byte_level_tokenizer, byte_level_tokenizer_config, byte_level_vocab_size};
+use floe_model::synthetic::tokenizer::{
+    byte_level_tokenizer, byte_level_tokenizer_config, byte_level_vocab_size,
+};
 use floe_quant::QuantFormat;
 use floe_stream::size::format_size;
 use floe_stream::synth::{estimate_bytes, write_checkpoint, Preset, SynthOptions, PRESETS};
@@ -64,9 +66,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             options.preset.name,
             options.preset.vocab
         );
-        let json = |v: serde_json::Value| serde_json::to_vec_pretty(&v).expect("JSON values serialize");
-        options.extra_files.push(("tokenizer.json".into(), json(byte_level_tokenizer())));
-        options.extra_files.push(("tokenizer_config.json".into(), json(byte_level_tokenizer_config())));
+        let json =
+            |v: serde_json::Value| serde_json::to_vec_pretty(&v).expect("JSON values serialize");
+        options
+            .extra_files
+            .push(("tokenizer.json".into(), json(byte_level_tokenizer())));
+        options.extra_files.push((
+            "tokenizer_config.json".into(),
+            json(byte_level_tokenizer_config()),
+        ));
         // The tokenizer's last id is <|im_end|>, the chat EOS; it has no BOS.
         options.eos_token_id = Some(vocab as u32 - 1);
     }
@@ -83,8 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("a valid progress template"),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("a valid progress template"),
     );
     let out = write_checkpoint(&args.out, &options, &mut |done, _| bar.set_position(done))?;
     bar.finish_and_clear();
@@ -116,9 +126,14 @@ mod tests {
         run(args(out.clone())).unwrap();
         let checkpoint = floe_format::Checkpoint::open(&out).unwrap();
         assert_eq!(checkpoint.config()["num_hidden_layers"], 2);
-        assert_eq!(checkpoint.config()["eos_token_id"], byte_level_vocab_size() - 1);
+        assert_eq!(
+            checkpoint.config()["eos_token_id"],
+            byte_level_vocab_size() - 1
+        );
         assert!(checkpoint.extra_file("tokenizer.json").is_some());
-        let q_proj = checkpoint.dense("model.layers.0.self_attn.q_proj.weight").unwrap();
+        let q_proj = checkpoint
+            .dense("model.layers.0.self_attn.q_proj.weight")
+            .unwrap();
         assert_eq!(q_proj.format, QuantFormat::Q8_0);
         let err = run(args(out)).unwrap_err();
         assert!(format!("{err:#}").contains("exists"), "{err:#}");

@@ -52,15 +52,24 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (mut layers, mut experts, mut top_k) = (None, None, None);
     if let Some(dir) = &args.checkpoint {
-        let checkpoint = Checkpoint::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+        let checkpoint =
+            Checkpoint::open(dir).with_context(|| format!("opening {}", dir.display()))?;
         let moe = &checkpoint.manifest().expert_layers;
-        anyhow::ensure!(!moe.is_empty(), "{}: the checkpoint has no MoE layers", dir.display());
+        anyhow::ensure!(
+            !moe.is_empty(),
+            "{}: the checkpoint has no MoE layers",
+            dir.display()
+        );
         layers = Some(moe.len() as u32);
         experts = moe.iter().map(|l| l.blobs.len() as u32).max();
         top_k = floe_stream::catalog::experts_per_token(checkpoint.text_config());
     } else if let Some(name) = &args.preset {
         let preset = Preset::named(name).context("--preset")?;
-        (layers, experts, top_k) = (Some(preset.layers), Some(preset.experts), Some(preset.top_k));
+        (layers, experts, top_k) = (
+            Some(preset.layers),
+            Some(preset.experts),
+            Some(preset.top_k),
+        );
     }
     let need = |value: Option<u32>, flag: &str| {
         value.with_context(|| format!("{flag} is required (or give --checkpoint or --preset)"))
@@ -117,7 +126,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("trace.jsonl");
         run(args(out.clone())).unwrap();
-        let tokens: Vec<_> = TraceReader::open(&out).unwrap().map(Result::unwrap).collect();
+        let tokens: Vec<_> = TraceReader::open(&out)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(tokens.len(), 20);
         for token in &tokens {
             assert_eq!(token.layers.len(), 3);

@@ -4,10 +4,12 @@
 //!   `fixtures/mlx-quantize` with the Python scripts under `xtask/fixtures/`.
 //! * `cargo xtask fixtures --check`: regenerates everything into a temporary directory and
 //!   reports whether the committed fixtures (above all the reference logits) still match.
+//! * `cargo xtask stream-bench`: the expert-streaming decode benchmark (see `stream_bench`).
 
 mod compare;
 mod fixtures;
 mod python;
+mod stream_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,31 @@ enum Command {
         #[arg(long, default_value_t = 1e-6, value_name = "RTOL")]
         rtol: f64,
     },
+    /// Decode benchmark of expert streaming on the qwen3-30b-a3b q4 preset inside an 8 GiB
+    /// cgroup, against fio's disk ceiling and memory bandwidth (needs root and fio).
+    StreamBench {
+        /// Directory for the synthetic checkpoint and traces.
+        #[arg(long, default_value = "target/stream-bench")]
+        dir: PathBuf,
+        /// Decode tokens per configuration.
+        #[arg(long, default_value_t = 16)]
+        tokens: usize,
+        /// Prompt tokens per configuration.
+        #[arg(long, default_value_t = 4)]
+        prompt_tokens: usize,
+        /// Expert cache budget of every run.
+        #[arg(long, default_value = "4GiB")]
+        cache_budget: String,
+        /// cgroup memory limit.
+        #[arg(long, default_value = "8G")]
+        memory_limit: String,
+        /// pread threads, io_uring queue depth, and fio's queue depth.
+        #[arg(long, default_value_t = 8)]
+        queue_depth: usize,
+        /// Seconds of fio.
+        #[arg(long, default_value_t = 10)]
+        fio_seconds: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +89,23 @@ fn main() -> ExitCode {
             python,
             mlx: !no_mlx,
             rtol,
+        }),
+        Command::StreamBench {
+            dir,
+            tokens,
+            prompt_tokens,
+            cache_budget,
+            memory_limit,
+            queue_depth,
+            fio_seconds,
+        } => stream_bench::run(&stream_bench::Options {
+            dir,
+            tokens,
+            prompt_tokens,
+            cache_budget,
+            memory_limit,
+            queue_depth,
+            fio_seconds,
         }),
     };
     match result {

@@ -37,6 +37,28 @@ pub struct WeightData {
     pub bytes: Bytes,
 }
 
+/// Which matrix of a routed expert's SwiGLU MLP a weight is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExpertPart {
+    /// The gate projection.
+    Gate,
+    /// The up projection.
+    Up,
+    /// The down projection.
+    Down,
+}
+
+/// Names one matrix of one routed expert of a model, for [`Backend::expert_weight`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExpertWeightKey {
+    /// Decoder layer index.
+    pub layer: u32,
+    /// Expert index within the layer.
+    pub expert: u32,
+    /// Which of the expert's matrices.
+    pub part: ExpertPart,
+}
+
 /// Element-wise activation functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -164,6 +186,20 @@ pub trait Backend: Send + Sync {
     /// Takes ownership of a weight matrix (the CPU backend keeps the bytes zero-copy; a GPU
     /// backend uploads them).
     fn weight(&self, data: WeightData) -> Result<Self::Weight, ComputeError>;
+
+    /// [`Backend::weight`] for a part of a routed expert, named by `key`, so that a backend
+    /// keeping experts resident in its own memory (the wgpu backend's expert cache) can return
+    /// the weight it already has instead of uploading the bytes again. The caller promises that
+    /// one key always comes with the same bytes for the lifetime of the backend (one model per
+    /// backend). The default (the CPU backend) ignores the key.
+    fn expert_weight(
+        &self,
+        key: ExpertWeightKey,
+        data: WeightData,
+    ) -> Result<Self::Weight, ComputeError> {
+        let _ = key;
+        self.weight(data)
+    }
 
     /// `[rows, cols]` of a weight.
     fn weight_shape(&self, w: &Self::Weight) -> [usize; 2];

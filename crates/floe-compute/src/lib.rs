@@ -10,6 +10,7 @@ pub mod cpu;
 mod error;
 
 pub use backend::{
-    Activation, AttentionSpec, Backend, DeltaRuleSpec, RopeSpec, Routing, WeightData,
+    Activation, AttentionSpec, Backend, DeltaRuleSpec, ExpertPart, ExpertWeightKey, RopeSpec,
+    Routing, WeightData,
 };
 pub use error::ComputeError;

@@ -1,7 +1,7 @@
 //! Config settings no fixture uses, checked against transformers: Mixtral with a
 //! `sliding_window` shorter than the sequence, OLMoE with an active `clip_qkv`, Mixtral with
 //! tied embeddings and no stored `lm_head.weight`, and OLMoE with tied embeddings in the config
-//! but a stored (different) LM head, which transformers uses. Each
+//! but a stored (different) LM head, which transformers uses (and Qwen3-MoE likewise). Each
 //! `tests/data/<variant>.json` (made by `tests/data/make_variant_references.py`) holds the
 //! config overrides (and tensors to drop) and transformers' f32 logits for the HF fixture with
 //! them; the fixture is copied with its `config.json` patched, converted, and run on the CPU backend through
@@ -52,4 +52,9 @@ fn mixtral_tied_embeddings() {
 #[test]
 fn olmoe_tied_with_stored_head() {
     variant_matches_transformers("olmoe_tied_with_stored_head");
+}
+
+#[test]
+fn qwen3_moe_tied_with_stored_head() {
+    variant_matches_transformers("qwen3_moe_tied_with_stored_head");
 }

@@ -3,15 +3,17 @@
 use std::sync::{Arc, Mutex};
 
 use floe_compute::{
-    check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, RopeSpec, Routing,
-    WeightData,
+    check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertWeightKey,
+    RopeSpec, Routing, WeightData,
 };
 
 use crate::adapter::{self, AdapterSummary};
 use crate::context::Gpu;
+use crate::expert_cache::{ExpertCacheStats, GpuExpertCache};
 use crate::pipelines::{KernelKey, PipelineCache};
 use crate::pool::BufferPool;
 use crate::recorder::{Bind, Recorder};
+use crate::staging::StagingRing;
 use crate::tensor::{WgpuTensor, WgpuWeight};
 use crate::{weights, CodeDecode, MatvecTuning, WgpuOptions};
 
@@ -25,6 +27,10 @@ pub struct WgpuBackend {
     pub(crate) gpu: Arc<Gpu>,
     pub(crate) recorder: Recorder,
     pub(crate) pool: Arc<BufferPool>,
+    /// The mapped staging buffers weights are uploaded through.
+    pub(crate) staging: StagingRing,
+    /// Routed-expert weights kept resident (absent when its budget is 0).
+    experts: Option<GpuExpertCache>,
     pub(crate) pipelines: PipelineCache,
     /// The matrix-vector kernel choice (decode, fixed shape), changeable at run time.
     pub(crate) matvec: Mutex<(CodeDecode, Option<MatvecTuning>)>,
@@ -57,14 +63,31 @@ impl WgpuBackend {
         let pool = BufferPool::new(gpu.device.clone(), options.pool_bytes);
         let pipelines = PipelineCache::new(gpu.device.clone(), gpu.caps.subgroups);
         let recorder = Recorder::new(gpu.clone(), options.max_pending_dispatches);
+        let staging = StagingRing::new(
+            gpu.clone(),
+            options.staging_buffers,
+            options.staging_buffer_bytes,
+        )?;
+        let experts = (options.expert_cache_bytes > 0)
+            .then(|| GpuExpertCache::new(options.expert_cache_bytes, options.expert_cache_policy));
         let matvec = Mutex::new((options.code_decode, options.matvec_tuning));
         Ok(Self {
             gpu,
             recorder,
             pool,
+            staging,
+            experts,
             pipelines,
             matvec,
         })
+    }
+
+    /// The expert cache's counters (all zero when [`WgpuOptions::expert_cache_bytes`] is 0).
+    pub fn expert_cache_stats(&self) -> ExpertCacheStats {
+        self.experts
+            .as_ref()
+            .map(GpuExpertCache::stats)
+            .unwrap_or_default()
     }
 
     /// Every adapter wgpu finds on this machine, hardware first (for `--backend` help and
@@ -248,7 +271,18 @@ impl Backend for WgpuBackend {
     }
 
     fn weight(&self, data: WeightData) -> Result<WgpuWeight, ComputeError> {
-        weights::upload(&self.gpu, data)
+        weights::upload(&self.gpu, &self.staging, data)
+    }
+
+    fn expert_weight(
+        &self,
+        key: ExpertWeightKey,
+        data: WeightData,
+    ) -> Result<WgpuWeight, ComputeError> {
+        match &self.experts {
+            Some(cache) => cache.get_or_upload(key, data, |data| self.weight(data)),
+            None => self.weight(data),
+        }
     }
 
     fn weight_shape(&self, w: &WgpuWeight) -> [usize; 2] {

@@ -17,6 +17,7 @@
 mod adapter;
 mod backend;
 mod context;
+mod expert_cache;
 mod ops;
 mod options;
 mod pipelines;
@@ -24,10 +25,14 @@ mod pool;
 mod recorder;
 mod shaders;
 mod shared;
+mod staging;
 mod tensor;
 mod weights;
 
 pub use adapter::AdapterSummary;
 pub use backend::WgpuBackend;
+pub use expert_cache::ExpertCacheStats;
+/// The expert cache's eviction policies (floe-stream's, re-exported for [`WgpuOptions`]).
+pub use floe_stream::cache::PolicyKind;
 pub use options::{AdapterChoice, CodeDecode, MatvecTuning, WgpuOptions};
 pub use tensor::{WgpuTensor, WgpuWeight};

@@ -1,5 +1,7 @@
 //! How a [`crate::WgpuBackend`] picks its adapter and which kernel paths it uses.
 
+use floe_stream::cache::PolicyKind;
+
 /// Which adapter (GPU) a [`crate::WgpuBackend`] runs on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum AdapterChoice {
@@ -60,6 +62,17 @@ pub struct WgpuOptions {
     /// Caps the bytes of one weight chunk below the adapter's storage-binding limit (tests use
     /// it to exercise the splitting of large weights into row ranges on small ones).
     pub max_weight_chunk_bytes: Option<u64>,
+    /// Staging buffers in the persistent ring that weights are uploaded through (at least 1).
+    pub staging_buffers: usize,
+    /// Bytes of each staging buffer (rounded up to 16); a larger weight goes through several.
+    pub staging_buffer_bytes: u64,
+    /// VRAM budget in bytes of the expert cache, which keeps routed-expert weights uploaded
+    /// through [`floe_compute::Backend::expert_weight`] resident so they are not uploaded again;
+    /// 0 (the default) turns it off. Only for a backend that runs one model (the cache trusts
+    /// that one expert key always names the same bytes).
+    pub expert_cache_bytes: u64,
+    /// Which experts the expert cache evicts first (floe-stream's policies).
+    pub expert_cache_policy: PolicyKind,
 }
 
 impl Default for WgpuOptions {
@@ -73,6 +86,10 @@ impl Default for WgpuOptions {
             pool_bytes: 1 << 30,
             matvec_tuning: None,
             max_weight_chunk_bytes: None,
+            staging_buffers: 4,
+            staging_buffer_bytes: 16 << 20,
+            expert_cache_bytes: 0,
+            expert_cache_policy: PolicyKind::Lru,
         }
     }
 }

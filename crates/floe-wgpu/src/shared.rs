@@ -2,7 +2,8 @@
 //! test cases) can use one device and its compiled kernels.
 
 use floe_compute::{
-    Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, RopeSpec, Routing, WeightData,
+    Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertWeightKey, RopeSpec,
+    Routing, WeightData,
 };
 
 use crate::{WgpuBackend, WgpuTensor, WgpuWeight};
@@ -39,6 +40,13 @@ impl Backend for &WgpuBackend {
     }
     fn weight(&self, data: WeightData) -> Result<WgpuWeight, ComputeError> {
         (**self).weight(data)
+    }
+    fn expert_weight(
+        &self,
+        key: ExpertWeightKey,
+        data: WeightData,
+    ) -> Result<WgpuWeight, ComputeError> {
+        (**self).expert_weight(key, data)
     }
     fn weight_shape(&self, w: &WgpuWeight) -> [usize; 2] {
         (**self).weight_shape(w)

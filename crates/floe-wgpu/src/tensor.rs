@@ -1,5 +1,7 @@
 //! The backend's tensor and weight types.
 
+use std::sync::Arc;
+
 use floe_quant::QuantFormat;
 
 use crate::pool::PooledBuffer;
@@ -39,12 +41,14 @@ pub(crate) struct WeightChunk {
 }
 
 /// An immutable weight matrix in device memory, its bytes exactly as floe-quant stores them,
-/// split into row ranges when it is larger than one storage binding may be.
+/// split into row ranges when it is larger than one storage binding may be. Clones share the
+/// device buffers.
+#[derive(Clone)]
 pub struct WgpuWeight {
     pub(crate) format: QuantFormat,
     pub(crate) rows: usize,
     pub(crate) cols: usize,
-    pub(crate) chunks: Vec<WeightChunk>,
+    pub(crate) chunks: Arc<[WeightChunk]>,
 }
 
 impl WgpuWeight {

@@ -5,6 +5,7 @@ use floe_compute::{check, ComputeError, WeightData};
 use floe_quant::QuantFormat;
 
 use crate::context::Gpu;
+use crate::staging::StagingRing;
 use crate::tensor::{WeightChunk, WgpuWeight};
 
 /// Kernels index weight buffers with u32 byte offsets, so no chunk may reach 4 GiB.
@@ -65,8 +66,12 @@ fn chunk_bytes(
     (parts, scale, bias)
 }
 
-/// Uploads `data` verbatim.
-pub(crate) fn upload(gpu: &Gpu, data: WeightData) -> Result<WgpuWeight, ComputeError> {
+/// Uploads `data` verbatim, through the staging ring.
+pub(crate) fn upload(
+    gpu: &Gpu,
+    staging: &StagingRing,
+    data: WeightData,
+) -> Result<WgpuWeight, ComputeError> {
     let [rows, cols] = check::weight(&data)?;
     let per_chunk = rows_per_chunk(gpu, data.format, rows, cols)?;
     let mut chunks = Vec::new();
@@ -89,24 +94,10 @@ pub(crate) fn upload(gpu: &Gpu, data: WeightData) -> Result<WgpuWeight, ComputeE
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: true,
+            mapped_at_creation: false,
         });
         gpu.check()?;
-        {
-            let mut view = buffer
-                .slice(..)
-                .get_mapped_range_mut()
-                .map_err(|e| ComputeError::Device(format!("mapping a weight buffer: {e}")))?;
-            let mut at = 0;
-            for p in parts {
-                view.slice(at..at + p.len()).copy_from_slice(p);
-                at += p.len();
-            }
-            view.slice(at..)
-                .copy_from_slice(&vec![0u8; size as usize - at]);
-        }
-        buffer.unmap();
-        gpu.check()?;
+        staging.write(&buffer, &parts, size)?;
         chunks.push(WeightChunk {
             row0: r0,
             rows: r1 - r0,
@@ -120,6 +111,6 @@ pub(crate) fn upload(gpu: &Gpu, data: WeightData) -> Result<WgpuWeight, ComputeE
         format: data.format,
         rows,
         cols,
-        chunks,
+        chunks: chunks.into(),
     })
 }

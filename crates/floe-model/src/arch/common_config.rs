@@ -1,5 +1,5 @@
-//! `config.json` fields that the standard-attention MoE architectures (Mixtral, OLMoE) read the
-//! same way, with errors that name the field.
+//! `config.json` fields that the standard-attention MoE architectures (Mixtral, OLMoE,
+//! Qwen3-MoE) read the same way, with errors that name the field.
 
 use crate::config::{ConfigFields, RopeConfig};
 use crate::ModelError;
@@ -94,24 +94,7 @@ pub(crate) fn check_model_type(f: &ConfigFields<'_>, expected: &str) -> Result<(
 /// The routed experts per MoE layer: `num_experts` or `num_local_experts` (they must agree when
 /// both are given), at least 1.
 pub(crate) fn num_experts(f: &ConfigFields<'_>) -> Result<usize, ModelError> {
-    let n = match (
-        f.opt_usize("num_experts")?,
-        f.opt_usize("num_local_experts")?,
-    ) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ModelError::config(
-                "num_experts",
-                format!("{a} disagrees with num_local_experts ({b})"),
-            ));
-        }
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => {
-            return Err(ModelError::config(
-                "num_experts",
-                "missing (also looked for num_local_experts)",
-            ));
-        }
-    };
+    let n = num_experts_or_zero(f)?;
     if n == 0 {
         return Err(ModelError::config(
             "num_experts",
@@ -119,6 +102,25 @@ pub(crate) fn num_experts(f: &ConfigFields<'_>) -> Result<usize, ModelError> {
         ));
     }
     Ok(n)
+}
+
+/// `num_experts` or `num_local_experts` (they must agree when both are given); 0 is allowed,
+/// for architectures whose layers may all be dense.
+pub(crate) fn num_experts_or_zero(f: &ConfigFields<'_>) -> Result<usize, ModelError> {
+    match (
+        f.opt_usize("num_experts")?,
+        f.opt_usize("num_local_experts")?,
+    ) {
+        (Some(a), Some(b)) if a != b => Err(ModelError::config(
+            "num_experts",
+            format!("{a} disagrees with num_local_experts ({b})"),
+        )),
+        (Some(a), _) | (None, Some(a)) => Ok(a),
+        (None, None) => Err(ModelError::config(
+            "num_experts",
+            "missing (also looked for num_local_experts)",
+        )),
+    }
 }
 
 /// `num_experts_per_tok`, between 1 and `num_experts`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use floe_compute::{Backend, Routing, WeightData};
+use floe_compute::{Backend, ExpertPart, ExpertWeightKey, Routing, WeightData};
 use floe_format::{Checkpoint, ExpertSource, ExpertView, FormatError};
 
 use crate::layers::mlp::swiglu_mlp;
@@ -218,7 +218,7 @@ impl<B: Backend> SparseMoe<B> {
         let parts = checkpoint.split_blob(self.layer, blob)?;
         let h = self.shape.hidden;
         let i = self.shape.intermediate;
-        let weight = |name: &str, rows: usize, cols: usize| -> Result<B::Weight, ModelError> {
+        let weight = |name: &str, part, rows, cols| -> Result<B::Weight, ModelError> {
             let view = find_part(&parts, name, self.layer, id)?;
             if view.rows != rows || view.cols != cols {
                 return Err(ModelError::tensor(
@@ -229,16 +229,22 @@ impl<B: Backend> SparseMoe<B> {
                     ),
                 ));
             }
-            Ok(backend.weight(WeightData {
+            let key = ExpertWeightKey {
+                layer: self.layer,
+                expert: id,
+                part,
+            };
+            let data = WeightData {
                 format: view.format,
                 rows,
                 cols,
                 bytes: view.bytes.clone(),
-            })?)
+            };
+            Ok(backend.expert_weight(key, data)?)
         };
-        let gate = weight("gate", i, h)?;
-        let up = weight("up", i, h)?;
-        let down = weight("down", h, i)?;
+        let gate = weight("gate", ExpertPart::Gate, i, h)?;
+        let up = weight("up", ExpertPart::Up, i, h)?;
+        let down = weight("down", ExpertPart::Down, h, i)?;
         let xs = backend.gather_rows(x, &work.rows)?;
         let out = swiglu_mlp(backend, &xs, &gate, &up, &down)?;
         backend.scatter_add_rows(acc, &out, &work.rows, &work.weights)?;

@@ -36,6 +36,8 @@ VARIANTS = [
     # OLMoE with tied embeddings but a stored LM head that differs from the embedding table:
     # transformers 5.24 then leaves them untied, so the logits are the fixture's own.
     ("olmoe_tied_with_stored_head", "olmoe", {"tie_word_embeddings": True}, []),
+    # Qwen3-MoE likewise: tied in config.json, but the stored LM head is the one used.
+    ("qwen3_moe_tied_with_stored_head", "qwen3_moe_a", {"tie_word_embeddings": True}, []),
 ]
 
 

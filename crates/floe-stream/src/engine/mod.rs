@@ -206,7 +206,7 @@ pub(crate) fn read_into_buffer(
             Ok(0) => break,
             Ok(n) => {
                 done += n;
-                if file.is_direct() && n % crate::buffer::IO_ALIGNMENT != 0 {
+                if file.is_direct() && n & (crate::buffer::IO_ALIGNMENT - 1) != 0 {
                     break; // a partial block under O_DIRECT only happens at end of file
                 }
             }

@@ -345,7 +345,8 @@ impl RingLoop {
         } else {
             let got = result as usize;
             pending.done += got;
-            let eof = got == 0 || (pending.job.request.file.is_direct() && got % IO_ALIGNMENT != 0);
+            let eof =
+                got == 0 || (pending.job.request.file.is_direct() && got & (IO_ALIGNMENT - 1) != 0);
             if pending.done < pending.want && !eof {
                 self.push_read(slot);
                 return;

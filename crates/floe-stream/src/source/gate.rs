@@ -1,8 +1,8 @@
 //! The prefetch gate: stops acting on hints while they have recently been mostly wrong.
 //!
 //! On a disk that is bandwidth-bound, a wrong prefetch is not free: it takes bandwidth from the
-//! demand reads that follow (measured: a 60%-accurate predictor made stalls 1.7× longer, see
-//! docs/streaming.md). The gate keeps an exponential moving average of prefetch outcomes (1 for a
+//! demand reads that follow (measured: a 60%-accurate predictor made stalls nearly twice as
+//! long, see docs/streaming.md). The gate keeps an exponential moving average of prefetch outcomes (1 for a
 //! prefetched blob that was then asked for, 0 for one dropped unused); while it is below the
 //! configured minimum, only one hint in [`PROBE_EVERY`] is acted on, so the average keeps being
 //! measured and the gate reopens when hints become useful.
@@ -48,7 +48,11 @@ impl PrefetchGate {
             return true;
         }
         self.closed_hints += 1;
-        self.closed_hints % PROBE_EVERY == 0
+        if self.closed_hints == PROBE_EVERY {
+            self.closed_hints = 0;
+            return true;
+        }
+        false
     }
 
     /// The moving average of outcomes.

@@ -113,3 +113,48 @@ fn an_existing_output_is_refused_without_force() {
     let err = write_checkpoint(&dir.path().join("tiny"), &options, &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("tiny"), "{err}");
 }
+
+#[test]
+fn the_streaming_source_is_a_drop_in_for_the_pread_source() {
+    use crate::engine::{EngineKind, IoMode};
+    let dir = tempfile::tempdir().unwrap();
+    let out = write_tiny(dir.path(), 2, QuantFormat::Q4);
+    let checkpoint = Arc::new(Checkpoint::open(&out).unwrap());
+    let plain = floe_format::PreadExpertSource::new(checkpoint.clone());
+    let experts = [15, 0, 7, 3];
+    let collect = |source: &dyn ExpertSource, layer: u32| {
+        let mut got = vec![bytes::Bytes::new(); experts.len()];
+        source
+            .fetch(layer, &experts, &mut |i, blob| {
+                got[i] = blob;
+                Ok(())
+            })
+            .unwrap();
+        got
+    };
+    let configs = [
+        StreamConfig::default(),
+        StreamConfig {
+            engine: EngineKind::IoUring { queue_depth: 4 },
+            io_mode: IoMode::Buffered,
+            ..StreamConfig::default()
+        },
+        StreamConfig {
+            engine: EngineKind::Mmap { threads: 2 },
+            ..StreamConfig::default()
+        },
+    ];
+    for config in configs {
+        let streaming: Box<dyn ExpertSource> =
+            Box::new(StreamingExpertSource::new(checkpoint.clone(), config).unwrap());
+        for layer in 0..2 {
+            assert_eq!(
+                collect(&*streaming, layer),
+                collect(&plain, layer),
+                "layer {layer}"
+            );
+        }
+        let err = streaming.fetch(9, &[0], &mut |_, _| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("layer 9"), "{err}");
+    }
+}

@@ -108,6 +108,8 @@ pub struct SyntheticTrace {
     rng: WyRand,
     layers: Vec<LayerRouting>,
     token: u64,
+    /// The first token of the current prompt.
+    prompt_start: u64,
 }
 
 impl SyntheticTrace {
@@ -138,6 +140,7 @@ impl SyntheticTrace {
             rng,
             layers,
             token: 0,
+            prompt_start: 0,
         })
     }
 
@@ -207,7 +210,11 @@ impl Iterator for SyntheticTrace {
     type Item = TokenRouting;
 
     fn next(&mut self) -> Option<TokenRouting> {
-        let new_prompt = self.token % u64::from(self.spec.prompt_len) == 0;
+        let new_prompt =
+            self.token == 0 || self.token - self.prompt_start == u64::from(self.spec.prompt_len);
+        if new_prompt {
+            self.prompt_start = self.token;
+        }
         let size = self.spec.working_set_size() as usize;
         let top_k = self.spec.top_k.min(self.spec.experts) as usize;
         let overlap = self.spec.adjacent_overlap;

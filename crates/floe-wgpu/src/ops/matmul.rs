@@ -47,7 +47,7 @@ fn vector_unit(format: QuantFormat, cols: usize) -> Option<u32> {
         QuantFormat::Affine(a) if a.bits == 2 => 64,
         QuantFormat::Affine(_) => 32,
     };
-    (cols % unit == 0).then_some(unit as u32)
+    cols.is_multiple_of(unit).then_some(unit as u32)
 }
 
 impl WgpuBackend {
@@ -58,7 +58,7 @@ impl WgpuBackend {
     ) -> Result<WgpuTensor, ComputeError> {
         let tokens = x.rows;
         let out = self.alloc("matmul", tokens, w.rows)?;
-        for chunk in &w.chunks {
+        for chunk in w.chunks.iter() {
             if tokens <= MAX_MATVEC_TOKENS {
                 match vector_unit(w.format, w.cols) {
                     Some(unit) => self.matvec_vector(x, w, chunk, &out, unit)?,

@@ -40,7 +40,7 @@ impl WgpuBackend {
             KernelKey::new("conv1d").with("KS", weight.cols as u32),
             weight.format,
         );
-        for chunk in &weight.chunks {
+        for chunk in weight.chunks.iter() {
             let prm = params(&[
                 u32_of(op, "time steps", x.rows)?,
                 u32_of(op, "channels", x.cols)?,

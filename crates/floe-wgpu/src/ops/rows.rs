@@ -103,7 +103,7 @@ impl WgpuBackend {
         ids: &[u32],
     ) -> Result<WgpuTensor, ComputeError> {
         let out = self.alloc("embed", ids.len(), table.cols)?;
-        for chunk in &table.chunks {
+        for chunk in table.chunks.iter() {
             let pairs: Vec<u32> = ids
                 .iter()
                 .enumerate()

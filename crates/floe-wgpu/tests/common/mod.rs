@@ -27,6 +27,7 @@ pub fn open(options: WgpuOptions) -> Option<WgpuBackend> {
 }
 
 /// One shared backend per configuration, for the whole test binary.
+#[allow(dead_code)] // not every test binary shares backends
 pub fn shared(
     slot: &'static OnceLock<Option<WgpuBackend>>,
     options: impl FnOnce() -> WgpuOptions,

@@ -3,7 +3,11 @@
 
 use serde_json::Value;
 
-use crate::config::{ConfigFields, RopeConfig};
+use crate::arch::common_config::{
+    check_model_type, check_no_attention_bias, check_silu, experts_per_token, num_experts_or_zero,
+    AttentionFields,
+};
+use crate::config::ConfigFields;
 use crate::ModelError;
 
 /// HF `model_type` of Qwen3-MoE.
@@ -43,7 +47,8 @@ pub struct Qwen3MoeConfig {
     pub decoder_sparse_step: usize,
     /// Layers forced to a dense MLP.
     pub mlp_only_layers: Vec<usize>,
-    /// Whether the LM head reuses the embedding table.
+    /// Whether the LM head is the embedding table when the checkpoint has no `lm_head.weight`
+    /// (a stored one is used regardless, as transformers does).
     pub tie_word_embeddings: bool,
     /// The longest context the model was trained for.
     pub max_position_embeddings: usize,
@@ -57,69 +62,11 @@ impl Qwen3MoeConfig {
     /// Parses and checks `config` (a `config.json` value).
     pub fn from_json(config: &Value) -> Result<Self, ModelError> {
         let f = ConfigFields::new(config)?;
-        if let Some(model_type) = f.opt_str("model_type")? {
-            if model_type != QWEN3_MOE {
-                return Err(ModelError::config(
-                    "model_type",
-                    format!("expected '{QWEN3_MOE}', found '{model_type}'"),
-                ));
-            }
-        }
-        let hidden_size = f.positive("hidden_size")?;
+        check_model_type(&f, QWEN3_MOE)?;
         let num_hidden_layers = f.positive("num_hidden_layers")?;
-        let num_attention_heads = f.positive("num_attention_heads")?;
-        let num_key_value_heads = f.positive("num_key_value_heads")?;
-        if num_attention_heads % num_key_value_heads != 0 {
-            return Err(ModelError::config(
-                "num_key_value_heads",
-                format!("{num_key_value_heads} does not divide num_attention_heads ({num_attention_heads})"),
-            ));
-        }
-        let head_dim = match f.opt_usize("head_dim")? {
-            Some(d) => d,
-            None => {
-                if hidden_size % num_attention_heads != 0 {
-                    return Err(ModelError::config(
-                        "head_dim",
-                        format!("missing, and hidden_size ({hidden_size}) is not a multiple of num_attention_heads ({num_attention_heads})"),
-                    ));
-                }
-                hidden_size / num_attention_heads
-            }
-        };
-        if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(ModelError::config(
-                "head_dim",
-                format!("must be even and non-zero for rotary embedding, found {head_dim}"),
-            ));
-        }
-        let rms_norm_eps = f.f64("rms_norm_eps")?;
-        if !(rms_norm_eps.is_finite() && rms_norm_eps > 0.0) {
-            return Err(ModelError::config(
-                "rms_norm_eps",
-                format!("must be a positive number, found {rms_norm_eps}"),
-            ));
-        }
-        let rope_theta = RopeConfig::parse(&f)?.theta;
+        let attention = AttentionFields::parse(&f)?;
         let vocab_size = f.positive("vocab_size")?;
-        let num_experts = match (
-            f.opt_usize("num_experts")?,
-            f.opt_usize("num_local_experts")?,
-        ) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(ModelError::config(
-                    "num_experts",
-                    format!("{a} disagrees with num_local_experts ({b})"),
-                ));
-            }
-            (Some(a), _) | (None, Some(a)) => a,
-            (None, None) => {
-                return Err(ModelError::config(
-                    "num_experts",
-                    "missing (also looked for num_local_experts)",
-                ));
-            }
-        };
+        let num_experts = num_experts_or_zero(&f)?;
         let decoder_sparse_step = f.opt_usize("decoder_sparse_step")?.unwrap_or(1);
         if decoder_sparse_step == 0 && num_experts > 0 {
             return Err(ModelError::config(
@@ -135,14 +82,10 @@ impl Qwen3MoeConfig {
             ));
         }
         let (num_experts_per_tok, moe_intermediate_size) = if num_experts > 0 {
-            let k = f.positive("num_experts_per_tok")?;
-            if k > num_experts {
-                return Err(ModelError::config(
-                    "num_experts_per_tok",
-                    format!("{k} exceeds num_experts ({num_experts})"),
-                ));
-            }
-            (k, f.positive("moe_intermediate_size")?)
+            (
+                experts_per_token(&f, num_experts)?,
+                f.positive("moe_intermediate_size")?,
+            )
         } else {
             (
                 f.opt_usize("num_experts_per_tok")?.unwrap_or(0),
@@ -150,13 +93,13 @@ impl Qwen3MoeConfig {
             )
         };
         let mut config = Self {
-            hidden_size,
+            hidden_size: attention.hidden_size,
             num_hidden_layers,
-            num_attention_heads,
-            num_key_value_heads,
-            head_dim,
-            rms_norm_eps,
-            rope_theta,
+            num_attention_heads: attention.num_attention_heads,
+            num_key_value_heads: attention.num_key_value_heads,
+            head_dim: attention.head_dim,
+            rms_norm_eps: attention.rms_norm_eps,
+            rope_theta: attention.rope_theta,
             vocab_size,
             num_experts,
             num_experts_per_tok,
@@ -205,20 +148,8 @@ impl Qwen3MoeConfig {
 
 /// Rejects settings that change the computation in ways floe does not implement.
 fn check_unsupported(f: &ConfigFields<'_>) -> Result<(), ModelError> {
-    if let Some(act) = f.opt_str("hidden_act")? {
-        if act != "silu" {
-            return Err(ModelError::config(
-                "hidden_act",
-                format!("'{act}' is not supported (only 'silu')"),
-            ));
-        }
-    }
-    if f.bool_or("attention_bias", false)? {
-        return Err(ModelError::config(
-            "attention_bias",
-            "attention projections with bias are not supported",
-        ));
-    }
+    check_silu(f)?;
+    check_no_attention_bias(f)?;
     if f.bool_or("use_sliding_window", false)? {
         return Err(ModelError::config(
             "use_sliding_window",
