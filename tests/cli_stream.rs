@@ -27,7 +27,14 @@ fn tiny(dir: &Path) -> String {
 
 /// The logits JSON of `tokens` with extra flags.
 fn logits(model: &str, flags: &[&str]) -> String {
-    let mut args = vec!["logits", model, "--tokens", "3,1,4,1,5,9,2,6", "--threads", "1"];
+    let mut args = vec![
+        "logits",
+        model,
+        "--tokens",
+        "3,1,4,1,5,9,2,6",
+        "--threads",
+        "1",
+    ];
     args.extend_from_slice(flags);
     let out = floe(&args);
     assert!(out.status.success(), "{flags:?}: {}", text(&out.stderr));
@@ -71,7 +78,16 @@ fn a_cache_budget_below_one_layers_experts_is_refused_with_the_minimum() {
     assert!(stderr.contains("error:"), "{stderr}");
     assert!(stderr.contains("the minimum is"), "{stderr}");
     // The same budget is fine with the page-cache policy, which keeps nothing.
-    let out = floe(&["logits", &m, "--tokens", "1,2", "--cache-budget", "1KiB", "--cache-policy", "none"]);
+    let out = floe(&[
+        "logits",
+        &m,
+        "--tokens",
+        "1,2",
+        "--cache-budget",
+        "1KiB",
+        "--cache-policy",
+        "none",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -87,7 +103,10 @@ fn bad_streaming_flags_name_the_flag() {
         let out = floe(&["logits", &m, "--tokens", "1", flag, value]);
         let stderr = text(&out.stderr);
         assert!(!out.status.success(), "{flag} {value} accepted");
-        assert!(stderr.contains(needle) && !stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains(needle) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
     }
 }
 
@@ -95,7 +114,9 @@ fn bad_streaming_flags_name_the_flag() {
 fn run_stats_print_the_stream_statistics() {
     let dir = tempfile::tempdir().unwrap();
     let m = tiny(dir.path());
-    let out = floe(&["run", &m, "--prompt", "hello", "-n", "4", "--seed", "1", "--stats"]);
+    let out = floe(&[
+        "run", &m, "--prompt", "hello", "-n", "4", "--seed", "1", "--stats",
+    ]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("expert streaming: pread"), "{stderr}");

@@ -143,7 +143,9 @@ impl BackendJob for BenchJob {
         let timings0 = state.timings.clone();
         let started = Instant::now();
         for &id in decode_ids {
-            let logits = loaded.model.forward(&[id], &mut state, LogitsWanted::Last)?;
+            let logits = loaded
+                .model
+                .forward(&[id], &mut state, LogitsWanted::Last)?;
             std::hint::black_box(logits.last());
         }
         let decode_time = started.elapsed();
@@ -193,6 +195,7 @@ impl BackendJob for BenchJob {
             "bytes_per_token": bytes_read as f64 / n,
             "expert_bytes_delivered_per_token": delivered.bytes as f64 / n,
             "dense_bytes_per_token": dense,
+            "dense_bytes": loaded.checkpoint.manifest().dense.iter().map(|t| t.length).sum::<u64>(),
             "expert_read_gbps": read_gbps,
             "expert_wall_gbps": wall_gbps,
             "cache_hit_rate": hit_rate,

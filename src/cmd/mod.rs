@@ -3,8 +3,8 @@
 pub mod backend;
 pub mod bench;
 pub mod convert;
-pub mod inspect;
 pub mod demo;
+pub mod inspect;
 pub mod logits;
 pub mod run;
 pub mod stream;

@@ -161,6 +161,9 @@ pub fn load_args<B: Backend + 'static>(
     load_with_source(dir, backend, &args.options(), &args.stream, None)
 }
 
+/// Wraps the expert source a model reads through (e.g. to replay a routing trace).
+pub type WrapSource<'a> = dyn Fn(Arc<dyn ExpertSource>) -> Arc<dyn ExpertSource> + 'a;
+
 /// Loads with `options`, experts read as `stream` says; `wrap`, when given, wraps the source the
 /// model reads through (e.g. `floe bench --routing`).
 pub fn load_with_source<B: Backend + 'static>(
@@ -168,7 +171,7 @@ pub fn load_with_source<B: Backend + 'static>(
     backend: Arc<B>,
     options: &LoadOptions,
     stream: &super::stream::StreamArgs,
-    wrap: Option<&dyn Fn(Arc<dyn ExpertSource>) -> Arc<dyn ExpertSource>>,
+    wrap: Option<&WrapSource<'_>>,
 ) -> anyhow::Result<LoadedModel<B>> {
     let checkpoint = Arc::new(
         Checkpoint::open(dir)

@@ -26,8 +26,9 @@ pub struct StreamArgs {
     /// hold one layer's top-k experts unless --cache-policy none.
     #[arg(long, value_name = "SIZE")]
     pub cache_budget: Option<String>,
-    /// Expert cache eviction policy: lru, lfu (LFU with aging) or none (rely on the page cache).
-    #[arg(long, default_value = "lru")]
+    /// Expert cache eviction policy: lfu (LFU with aging, the measured best: docs/streaming.md),
+    /// lru, or none (rely on the page cache).
+    #[arg(long, default_value = "lfu")]
     pub cache_policy: String,
     /// Read engine: pread (thread pool), uring (io_uring), mmap (baseline), or plain (one
     /// buffered pread per blob, no scheduler, cache or prefetch).
@@ -60,7 +61,7 @@ impl Default for StreamArgs {
     fn default() -> Self {
         Self {
             cache_budget: None,
-            cache_policy: "lru".into(),
+            cache_policy: "lfu".into(),
             io_engine: "pread".into(),
             direct: false,
             buffered: false,

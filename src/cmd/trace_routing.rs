@@ -8,7 +8,8 @@
 //! while the reads, the cache and the prefetcher see the trace's access pattern. With random
 //! weights the values are meaningless anyway; what is measured is I/O and compute. Replay is
 //! active only for single-token fetches of K experts (decode); the prompt's batched fetches
-//! read what the router chose.
+//! read what the router chose. The model's prefetch hints are dropped during replay (they
+//! follow the router, not the trace).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -111,7 +112,15 @@ impl ExpertSource for TraceRouting {
         }
     }
 
+    /// The model's hints come from its router, which the replay overrides: while replaying they
+    /// would be wrong, so they are not asked for (and dropped).
     fn hint(&self, layer: u32, experts: &[u32]) {
-        self.inner.hint(layer, experts);
+        if !self.active.load(Ordering::SeqCst) {
+            self.inner.hint(layer, experts);
+        }
+    }
+
+    fn wants_hints(&self) -> bool {
+        !self.active.load(Ordering::SeqCst) && self.inner.wants_hints()
     }
 }

@@ -29,6 +29,12 @@ pub trait ExpertSource: Send + Sync {
     fn hint(&self, layer: u32, experts: &[u32]) {
         let _ = (layer, experts);
     }
+
+    /// Whether the source acts on [`hint`](Self::hint)s, so the model should spend the extra
+    /// router work to compute them. The default is false.
+    fn wants_hints(&self) -> bool {
+        false
+    }
 }
 
 /// Reads each blob with one positioned read (`pread`) through the page cache, no caching of its own.

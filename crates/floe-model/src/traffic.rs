@@ -68,4 +68,8 @@ impl ExpertSource for CountingExpertSource {
     fn hint(&self, layer: u32, experts: &[u32]) {
         self.inner.hint(layer, experts);
     }
+
+    fn wants_hints(&self) -> bool {
+        self.inner.wants_hints()
+    }
 }

@@ -208,6 +208,10 @@ impl<B: Backend> Model<B> for DecoderModel<B> {
             let started = Instant::now();
             let moe_before = moe_time(&state.timings);
             let h = b.rms_norm(&x, &layer.post_attention_norm, eps, 0.0)?;
+            if let Some(FeedForward::Sparse(next)) = self.layers.get(l + 1).map(|n| &n.feed_forward)
+            {
+                next.hint(b, &h, &self.experts, &mut state.timings)?;
+            }
             let m = layer
                 .feed_forward
                 .forward(b, &h, &self.experts, &mut state.timings)?;

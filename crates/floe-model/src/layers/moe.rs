@@ -129,6 +129,9 @@ impl<B: Backend> SparseMoe<B> {
 
         let ids: Vec<u32> = work.keys().copied().collect();
         let mut acc = backend.zeros(t, self.shape.hidden)?;
+        // Experts are computed as their blobs arrive, but combined in id order afterwards, so the
+        // result does not depend on arrival order (bit for bit, whatever the source).
+        let mut outputs: Vec<Option<B::Tensor>> = (0..ids.len()).map(|_| None).collect();
         let mut compute = Duration::ZERO;
         let mut failure: Option<ModelError> = None;
         let fetch_started = Instant::now();
@@ -147,7 +150,9 @@ impl<B: Backend> SparseMoe<B> {
                     )
                 })
                 .and_then(|(id, w)| {
-                    self.apply_expert(backend, x, &mut acc, &experts.checkpoint, id, &blob, w)
+                    let out = self.expert_output(backend, x, &experts.checkpoint, id, &blob, w)?;
+                    outputs[i] = Some(out);
+                    Ok(())
                 });
             compute += compute_started.elapsed();
             result.map_err(|e| {
@@ -163,7 +168,51 @@ impl<B: Backend> SparseMoe<B> {
             return Err(e);
         }
         fetched?;
+        let started = Instant::now();
+        for (id, out) in ids.iter().zip(&outputs) {
+            let (Some(out), Some(w)) = (out, work.get(id)) else {
+                return Err(ModelError::argument(
+                    "expert",
+                    format!(
+                        "layer {}: the source never delivered expert {id}",
+                        self.layer
+                    ),
+                ));
+            };
+            backend.scatter_add_rows(&mut acc, out, &w.rows, &w.weights)?;
+        }
+        timings.expert_compute += started.elapsed();
         Ok(acc)
+    }
+
+    /// Prefetch: routes `x` (the previous layer's normalized post-attention rows, standing in for
+    /// this layer's input, which does not exist yet) with this layer's router and hints the
+    /// chosen experts to the source. Does nothing unless the source
+    /// [wants hints](ExpertSource::wants_hints). Hints only steer reads, never results.
+    pub fn hint(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        experts: &ExpertContext,
+        timings: &mut Timings,
+    ) -> Result<(), ModelError> {
+        if !experts.source.wants_hints() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let top_k = experts.top_k(&self.routing)?;
+        let logits = backend.matmul(x, &self.router)?;
+        let routings = backend.softmax_topk(&logits, top_k, self.routing.renormalize)?;
+        let mut ids: Vec<u32> = routings
+            .iter()
+            .flat_map(|r| r.experts.iter().copied())
+            .filter(|&e| (e as usize) < self.routing.num_experts)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        experts.source.hint(self.layer, &ids);
+        timings.router += started.elapsed();
+        Ok(())
     }
 
     /// Which tokens (rows) go to which expert, with their weights; experts in ascending id order.
@@ -202,19 +251,17 @@ impl<B: Backend> SparseMoe<B> {
         Ok(work)
     }
 
-    /// Applies expert `id` (its `blob`) to the rows `work.rows` of `x`, adding the weighted
-    /// result into `acc`.
-    #[allow(clippy::too_many_arguments)]
-    fn apply_expert(
+    /// Applies expert `id` (its `blob`) to the rows `work.rows` of `x` (unweighted, one output
+    /// row per entry of `work.rows`).
+    fn expert_output(
         &self,
         backend: &B,
         x: &B::Tensor,
-        acc: &mut B::Tensor,
         checkpoint: &Checkpoint,
         id: u32,
         blob: &Bytes,
         work: &ExpertWork,
-    ) -> Result<(), ModelError> {
+    ) -> Result<B::Tensor, ModelError> {
         let parts = checkpoint.split_blob(self.layer, blob)?;
         let h = self.shape.hidden;
         let i = self.shape.intermediate;
@@ -246,9 +293,7 @@ impl<B: Backend> SparseMoe<B> {
         let up = weight("up", ExpertPart::Up, i, h)?;
         let down = weight("down", ExpertPart::Down, h, i)?;
         let xs = backend.gather_rows(x, &work.rows)?;
-        let out = swiglu_mlp(backend, &xs, &gate, &up, &down)?;
-        backend.scatter_add_rows(acc, &out, &work.rows, &work.weights)?;
-        Ok(())
+        swiglu_mlp(backend, &xs, &gate, &up, &down)
     }
 }
 

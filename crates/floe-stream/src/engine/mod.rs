@@ -59,9 +59,10 @@ pub trait ReadEngine: Send + Sync {
     /// this many in flight.
     fn depth(&self) -> usize;
 
-    /// Starts every read of `batch`; each completes later through `sink`, in any order. Never
-    /// blocks on I/O and never calls `sink` while the caller could be holding a lock the sink
-    /// takes, except as documented by [`FaultyEngine`] (which fails requests synchronously).
+    /// Starts every read of `batch`; each completes exactly once through `sink`, in any order,
+    /// usually on an engine thread. Never blocks on I/O. A read that fails before it starts (an
+    /// injected [`FaultyEngine`] error, a broken `io_uring`) may complete inside this call, so
+    /// callers must not hold a lock their sink takes while submitting.
     fn submit(&self, batch: Vec<ReadRequest>, sink: &Arc<dyn CompletionSink>);
 }
 

@@ -367,8 +367,9 @@ impl RingLoop {
         finished.push((pending.job, result));
     }
 
-    /// The ring itself failed: every read in flight or queued fails with that error. Buffers of
-    /// reads still owned by the kernel are leaked rather than freed under it.
+    /// The ring itself failed: every read in flight or queued fails with that error, and so does
+    /// every later submission (at once, inside `submit`). Buffers of reads still owned by the
+    /// kernel are leaked rather than freed under it.
     fn fail_everything(
         &mut self,
         err: &io::Error,

@@ -309,6 +309,10 @@ impl ExpertSource for StreamingExpertSource {
         result
     }
 
+    fn wants_hints(&self) -> bool {
+        self.shared.config.prefetch
+    }
+
     fn hint(&self, layer: u32, experts: &[u32]) {
         let shared = &self.shared;
         if !shared.config.prefetch || shared.layout.position(layer).is_err() {

@@ -4,6 +4,7 @@
 //! model runs (finite activations) but its text is gibberish and its routing has no locality —
 //! use [`trace`](crate::trace) routing for cache studies.
 
+mod hybrid;
 mod preset;
 mod random;
 
@@ -13,10 +14,12 @@ use floe_format::{CheckpointWriter, ExpertPartSpec};
 use floe_quant::QuantFormat;
 use serde_json::json;
 
+pub use hybrid::HybridShape;
 pub use preset::{Preset, PRESETS};
 pub use random::{random_rows, WyRand};
 
 use crate::StreamError;
+use hybrid::{DenseTensor, Fill};
 
 /// What to write.
 #[derive(Clone, Debug)]
@@ -166,6 +169,33 @@ fn dense_tensors(options: &SynthOptions) -> Vec<(Matrix, bool)> {
     out
 }
 
+/// Every dense tensor of the checkpoint, in writing order: the hybrid plan for Qwen3.5 presets,
+/// else [`dense_tensors`] (norms as vectors of ones).
+fn dense_plan(options: &SynthOptions) -> Vec<DenseTensor> {
+    if let Some(shape) = &options.preset.hybrid {
+        return hybrid::dense_tensors(&options.preset, shape, options.dense_format);
+    }
+    dense_tensors(options)
+        .into_iter()
+        .map(|(m, ones)| DenseTensor {
+            shape: if ones {
+                vec![m.cols]
+            } else {
+                vec![m.rows, m.cols]
+            },
+            fill: if ones {
+                Fill::Constant(1.0)
+            } else {
+                Fill::Random
+            },
+            name: m.name,
+            rows: m.rows,
+            cols: m.cols,
+            format: m.format,
+        })
+        .collect()
+}
+
 fn shape_error(
     what: &str,
     rows: usize,
@@ -194,7 +224,7 @@ pub fn estimate_bytes(options: &SynthOptions) -> Result<u64, StreamError> {
     let mut total = expert_bytes(options)?
         * u64::from(options.preset.layers)
         * u64::from(options.preset.experts);
-    for (m, _) in dense_tensors(options) {
+    for m in dense_plan(options) {
         total +=
             m.format
                 .matrix_bytes(m.rows, m.cols)
@@ -218,38 +248,43 @@ pub fn write_checkpoint(
     let mut done = 0u64;
     let mut rng = WyRand::new(options.seed);
     let config = p.config_json(options.bos_token_id, options.eos_token_id);
-    let mut writer = CheckpointWriter::create(out, "qwen3_moe", config, options.force)?;
+    let mut writer = CheckpointWriter::create(out, p.arch(), config, options.force)?;
     for (name, bytes) in &options.extra_files {
         writer.write_extra_file(name, bytes)?;
     }
     let mut chunk = Vec::new();
-    for (matrix, ones) in dense_tensors(options) {
-        let Matrix {
+    for tensor in dense_plan(options) {
+        let DenseTensor {
             name,
+            shape,
             rows,
             cols,
             format,
-        } = matrix;
+            fill,
+        } = tensor;
         let row_bytes = format
             .matrix_bytes(1, cols)
             .map_err(|e| shape_error(&name, rows, cols, format, e))?;
-        if ones {
-            let values = vec![1.0f32; cols];
-            let bytes = floe_quant::quantize(format, 1, cols, &values)
-                .map_err(|e| shape_error(&name, 1, cols, format, e))?;
-            writer.write_dense(&name, &[cols], format, &bytes)?;
-        } else {
-            let mut tensor = writer.begin_dense(&name, &[rows, cols], format)?;
-            let per_chunk = (CHUNK_BYTES / row_bytes).max(1);
-            let mut written = 0;
-            while written < rows {
-                let n = per_chunk.min(rows - written);
-                chunk.resize(n * row_bytes, 0);
-                random_rows(&mut rng, format, n, cols, &mut chunk);
-                tensor.write_rows(n, &chunk)?;
-                written += n;
+        match fill {
+            Fill::Constant(value) => {
+                let values = vec![value; rows * cols];
+                let bytes = floe_quant::quantize(format, rows, cols, &values)
+                    .map_err(|e| shape_error(&name, rows, cols, format, e))?;
+                writer.write_dense(&name, &shape, format, &bytes)?;
             }
-            tensor.finish()?;
+            Fill::Random => {
+                let mut tensor = writer.begin_dense(&name, &shape, format)?;
+                let per_chunk = (CHUNK_BYTES / row_bytes).max(1);
+                let mut written = 0;
+                while written < rows {
+                    let n = per_chunk.min(rows - written);
+                    chunk.resize(n * row_bytes, 0);
+                    random_rows(&mut rng, format, n, cols, &mut chunk);
+                    tensor.write_rows(n, &chunk)?;
+                    written += n;
+                }
+                tensor.finish()?;
+            }
         }
         done += (rows * row_bytes) as u64;
         progress(done, total);

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::hybrid::{self, HybridShape};
 use crate::StreamError;
 
 /// The dimensions of a Qwen3-MoE model (every layer sparse).
@@ -35,10 +36,13 @@ pub struct Preset {
     pub max_position_embeddings: usize,
     /// RoPE base.
     pub rope_theta: f64,
+    /// The GatedDeltaNet / shared-expert dimensions of a hybrid Qwen3.5-MoE preset
+    /// (`qwen3_5_moe_text`); `None` for Qwen3-MoE (`qwen3_moe`).
+    pub hybrid: Option<HybridShape>,
 }
 
 /// Every preset.
-pub const PRESETS: [Preset; 4] = [
+pub const PRESETS: [Preset; 7] = [
     Preset {
         name: "qwen3-30b-a3b",
         layers: 48,
@@ -53,6 +57,7 @@ pub const PRESETS: [Preset; 4] = [
         vocab: 151_936,
         max_position_embeddings: 40_960,
         rope_theta: 1_000_000.0,
+        hybrid: None,
     },
     Preset {
         name: "qwen3-235b-a22b",
@@ -68,6 +73,7 @@ pub const PRESETS: [Preset; 4] = [
         vocab: 151_936,
         max_position_embeddings: 40_960,
         rope_theta: 1_000_000.0,
+        hybrid: None,
     },
     Preset {
         name: "small",
@@ -83,6 +89,7 @@ pub const PRESETS: [Preset; 4] = [
         vocab: 4096,
         max_position_embeddings: 4096,
         rope_theta: 1_000_000.0,
+        hybrid: None,
     },
     Preset {
         name: "tiny",
@@ -98,6 +105,87 @@ pub const PRESETS: [Preset; 4] = [
         vocab: 512,
         max_position_embeddings: 4096,
         rope_theta: 1_000_000.0,
+        hybrid: None,
+    },
+    // Qwen3.5-397B-A17B (research.md): full attention on every 4th layer, q_proj with output
+    // gate, partial rotary 0.25, θ 1e7, a sigmoid-gated shared expert on every layer.
+    Preset {
+        name: "qwen3.5-397b-a17b",
+        layers: 60,
+        hidden: 4096,
+        experts: 512,
+        top_k: 10,
+        moe_intermediate: 1024,
+        intermediate: 1024,
+        q_heads: 32,
+        kv_heads: 2,
+        head_dim: 256,
+        vocab: 248_320,
+        max_position_embeddings: 262_144,
+        rope_theta: 10_000_000.0,
+        hybrid: Some(HybridShape {
+            full_attention_interval: 4,
+            linear_key_heads: 16,
+            linear_key_dim: 128,
+            linear_value_heads: 64,
+            linear_value_dim: 128,
+            conv_kernel: 4,
+            shared_intermediate: 1024,
+            partial_rotary_factor: 0.25,
+        }),
+    },
+    // Qwen3.5-35B-A3B: these dimensions are assumptions (the brief's fallback shape, not checked
+    // against a released config.json); the rest as the 397B.
+    Preset {
+        name: "qwen3.5-35b-a3b",
+        layers: 40,
+        hidden: 2048,
+        experts: 256,
+        top_k: 8,
+        moe_intermediate: 512,
+        intermediate: 512,
+        q_heads: 16,
+        kv_heads: 2,
+        head_dim: 256,
+        vocab: 248_320,
+        max_position_embeddings: 262_144,
+        rope_theta: 10_000_000.0,
+        hybrid: Some(HybridShape {
+            full_attention_interval: 4,
+            linear_key_heads: 16,
+            linear_key_dim: 128,
+            linear_value_heads: 32,
+            linear_value_dim: 128,
+            conv_kernel: 4,
+            shared_intermediate: 512,
+            partial_rotary_factor: 0.25,
+        }),
+    },
+    // A tiny hybrid model for tests: layers 0-2 GatedDeltaNet, layer 3 full attention.
+    Preset {
+        name: "qwen3.5-tiny",
+        layers: 4,
+        hidden: 128,
+        experts: 8,
+        top_k: 2,
+        moe_intermediate: 64,
+        intermediate: 64,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 32,
+        vocab: 512,
+        max_position_embeddings: 4096,
+        rope_theta: 10_000_000.0,
+        hybrid: Some(HybridShape {
+            full_attention_interval: 4,
+            linear_key_heads: 2,
+            linear_key_dim: 32,
+            linear_value_heads: 4,
+            linear_value_dim: 32,
+            conv_kernel: 4,
+            shared_intermediate: 64,
+            partial_rotary_factor: 0.25,
+        }),
     },
 ];
 
@@ -130,9 +218,23 @@ impl Preset {
         Ok(self)
     }
 
-    /// The model's HF `config.json` (`qwen3_moe`, as the Qwen3 releases ship it), for a
-    /// tokenizer whose BOS and EOS ids are `bos` and `eos`.
+    /// The `model_type` the checkpoint records: `qwen3_5_moe_text` for hybrid presets, else
+    /// `qwen3_moe`.
+    pub fn arch(&self) -> &'static str {
+        if self.hybrid.is_some() {
+            "qwen3_5_moe_text"
+        } else {
+            "qwen3_moe"
+        }
+    }
+
+    /// The model's HF `config.json` (`qwen3_moe` as the Qwen3 releases ship it, or
+    /// `qwen3_5_moe_text` for hybrid presets), for a tokenizer whose BOS and EOS ids are `bos`
+    /// and `eos`; a sliced preset's `num_hidden_layers` and `layer_types` say its layer count.
     pub fn config_json(&self, bos: Option<u32>, eos: Option<u32>) -> Value {
+        if let Some(shape) = &self.hybrid {
+            return hybrid::config_json(self, shape, bos, eos);
+        }
         json!({
             "architectures": ["Qwen3MoeForCausalLM"],
             "model_type": "qwen3_moe",
