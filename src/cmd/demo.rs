@@ -11,7 +11,10 @@ use floe_compute::Backend;
 use floe_format::Checkpoint;
 use floe_model::synthetic::{provenance, write_synthetic_qwen3_moe, SyntheticSpec};
 
-use super::run::{load, with_backend, BackendArgs, BackendJob, GenerationRequest, SamplingArgs};
+use super::run::{
+    load_with_source, with_backend, BackendArgs, BackendJob, GenerationRequest, SamplingArgs,
+};
+use super::stream::StreamArgs;
 
 /// Environment variable naming where the demo checkpoint is kept.
 pub const DEMO_DIR_ENV: &str = "FLOE_DEMO_DIR";
@@ -36,6 +39,10 @@ pub struct Args {
     /// Rebuild the checkpoint even if a current one exists.
     #[arg(long)]
     pub rebuild: bool,
+    /// RAM for the expert cache (default: a quarter of the demo model's expert bytes, so most
+    /// experts must be streamed from disk).
+    #[arg(long, value_name = "SIZE")]
+    pub cache_budget: Option<String>,
     /// Model size (`full` has more experts than fit a small cache).
     #[arg(long, value_enum, default_value_t = DemoSize::Full)]
     pub size: DemoSize,
@@ -120,13 +127,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     eprintln!("note: the weights are random, so the text is gibberish; what runs is the real path (mmap'd dense weights, experts read from disk per token).");
     let params = args.sampling.params()?;
-    with_backend(&args.backend.clone(), DemoJob { args, dir, params })
+    let expert_bytes = spec.expert_bytes()? * spec.experts * spec.layers;
+    let minimum = spec.expert_bytes()? * spec.top_k;
+    let cache_budget = match &args.cache_budget {
+        Some(size) => size.clone(),
+        None => {
+            let budget = (expert_bytes / 4).max(minimum);
+            eprintln!(
+                "expert cache: {:.0} MB, a quarter of the model's {:.0} MB of experts, so most experts are read from disk",
+                budget as f64 / 1e6,
+                expert_bytes as f64 / 1e6
+            );
+            budget.to_string()
+        }
+    };
+    let stream = StreamArgs {
+        cache_budget: Some(cache_budget),
+        ..StreamArgs::default()
+    };
+    with_backend(
+        &args.backend.clone(),
+        DemoJob {
+            args,
+            dir,
+            params,
+            stream,
+        },
+    )
 }
 
 struct DemoJob {
     args: Args,
     dir: PathBuf,
     params: floe_model::SamplingParams,
+    stream: StreamArgs,
 }
 
 impl BackendJob for DemoJob {
@@ -134,7 +168,13 @@ impl BackendJob for DemoJob {
 
     fn run<B: Backend + 'static>(self, backend: Arc<B>) -> anyhow::Result<()> {
         let name = backend.name();
-        let loaded = load(&self.dir, backend)?;
+        let loaded = load_with_source(
+            &self.dir,
+            backend,
+            &floe_model::LoadOptions::default(),
+            &self.stream,
+            None,
+        )?;
         GenerationRequest {
             prompt: &self.args.prompt,
             chat: false,

@@ -147,12 +147,7 @@ impl<B: Backend> LoadedModel<B> {
     }
 }
 
-/// Opens the checkpoint in `dir` and loads its model onto `backend`, with the default settings.
-pub fn load<B: Backend + 'static>(dir: &Path, backend: Arc<B>) -> anyhow::Result<LoadedModel<B>> {
-    load_args(dir, backend, &LoadArgs::default())
-}
-
-/// [`load`] with the command line's load and streaming settings.
+/// Opens the checkpoint in `dir` and loads its model onto `backend`, with the command line's load and streaming settings.
 pub fn load_args<B: Backend + 'static>(
     dir: &Path,
     backend: Arc<B>,

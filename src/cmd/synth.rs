@@ -14,7 +14,8 @@ use floe_stream::synth::{estimate_bytes, write_checkpoint, Preset, SynthOptions,
 /// Arguments of `floe synth`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model shape: qwen3-30b-a3b, qwen3-235b-a22b, small or tiny.
+    /// The model shape: qwen3-30b-a3b, qwen3-235b-a22b, qwen3.5-397b-a17b, qwen3.5-35b-a3b,
+    /// small, tiny or qwen3.5-tiny.
     #[arg(long)]
     pub preset: String,
     /// Write only the first N decoder layers (a prefix slice of the model).

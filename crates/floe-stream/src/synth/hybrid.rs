@@ -308,7 +308,9 @@ mod tests {
     fn the_397b_preset_has_the_published_shape() {
         let p = Preset::named("qwen3.5-397b-a17b").unwrap();
         let shape = p.hybrid.clone().unwrap();
-        let full: Vec<u32> = (0..p.layers).filter(|&l| shape.is_full_attention(l)).collect();
+        let full: Vec<u32> = (0..p.layers)
+            .filter(|&l| shape.is_full_attention(l))
+            .collect();
         assert_eq!(full.len(), 15);
         assert_eq!(&full[..2], &[3, 7]);
         let config = p.clone().with_layers(4).unwrap().config_json(None, Some(1));
