@@ -129,19 +129,7 @@ impl<B: Backend> DecoderModel<B> {
         }
         let hidden = head.hidden;
         let embed_tokens = loader.matrix("model.embed_tokens.weight", info.vocab_size, hidden)?;
-        // As transformers 5.24 does: a stored LM head is used even when config.json ties the
-        // embeddings (transformers leaves them untied when the checkpoint holds both with
-        // different values; with equal values it makes no difference).
-        let lm_head = if loader.has("lm_head.weight") {
-            Some(loader.matrix("lm_head.weight", info.vocab_size, hidden)?)
-        } else if head.tie_word_embeddings {
-            None
-        } else {
-            return Err(ModelError::tensor(
-                "lm_head.weight",
-                "missing from the checkpoint, and config.json does not set tie_word_embeddings",
-            ));
-        };
+        let lm_head = load_lm_head(loader, info.vocab_size, hidden, head.tie_word_embeddings)?;
         Ok(Self {
             norm: loader.vector("model.norm.weight", hidden)?,
             backend,
@@ -239,6 +227,29 @@ impl<B: Backend> Model<B> for DecoderModel<B> {
             vocab: self.info.vocab_size,
             values,
         })
+    }
+}
+
+/// Loads `lm_head.weight` (`[vocab_size, hidden]`), or `None` when the embedding table is the
+/// LM head. As transformers 5.24 does: a stored LM head is used even when config.json ties the
+/// embeddings (transformers leaves them untied when the checkpoint holds both with different
+/// values; with equal values it makes no difference); without one, `tie_word_embeddings` must be
+/// set.
+pub(crate) fn load_lm_head<B: Backend>(
+    loader: &WeightLoader<'_, B>,
+    vocab_size: usize,
+    hidden: usize,
+    tie_word_embeddings: bool,
+) -> Result<Option<B::Weight>, ModelError> {
+    if loader.has("lm_head.weight") {
+        Ok(Some(loader.matrix("lm_head.weight", vocab_size, hidden)?))
+    } else if tie_word_embeddings {
+        Ok(None)
+    } else {
+        Err(ModelError::tensor(
+            "lm_head.weight",
+            "missing from the checkpoint, and config.json does not set tie_word_embeddings",
+        ))
     }
 }
 

@@ -119,6 +119,21 @@ impl<B: Backend> SparseMoe<B> {
         experts: &ExpertContext,
         timings: &mut Timings,
     ) -> Result<B::Tensor, ModelError> {
+        self.forward_alongside(backend, x, experts, timings, &mut || Ok(()))
+    }
+
+    /// As [`forward`](Self::forward), running `alongside` exactly once while the experts load:
+    /// when the first blob arrives (before its expert is computed), so that work overlaps the
+    /// source's remaining reads, or after the fetch if it delivered nothing. Its time is not
+    /// counted in `timings`' MoE phases; an error from it fails the block.
+    pub fn forward_alongside(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        experts: &ExpertContext,
+        timings: &mut Timings,
+        alongside: &mut dyn FnMut() -> Result<(), ModelError>,
+    ) -> Result<B::Tensor, ModelError> {
         let started = Instant::now();
         let [t, _] = backend.shape(x);
         let top_k = experts.top_k(&self.routing)?;
@@ -134,26 +149,39 @@ impl<B: Backend> SparseMoe<B> {
         let mut outputs: Vec<Option<B::Tensor>> = (0..ids.len()).map(|_| None).collect();
         let mut compute = Duration::ZERO;
         let mut failure: Option<ModelError> = None;
+        let mut alongside_done = false;
+        let mut alongside_time = Duration::ZERO;
         let fetch_started = Instant::now();
         let fetched = experts.source.fetch(self.layer, &ids, &mut |i, blob| {
+            let alongside_result = if alongside_done {
+                Ok(())
+            } else {
+                alongside_done = true;
+                let alongside_started = Instant::now();
+                let result = alongside();
+                alongside_time += alongside_started.elapsed();
+                result
+            };
             let compute_started = Instant::now();
-            let result = ids
-                .get(i)
-                .and_then(|id| work.get(id).map(|w| (*id, w)))
-                .ok_or_else(|| {
-                    ModelError::argument(
-                        "expert",
-                        format!(
-                            "source delivered index {i} of {} requested experts",
-                            ids.len()
-                        ),
-                    )
-                })
-                .and_then(|(id, w)| {
-                    let out = self.expert_output(backend, x, &experts.checkpoint, id, &blob, w)?;
-                    outputs[i] = Some(out);
-                    Ok(())
-                });
+            let result = alongside_result.and_then(|()| {
+                ids.get(i)
+                    .and_then(|id| work.get(id).map(|w| (*id, w)))
+                    .ok_or_else(|| {
+                        ModelError::argument(
+                            "expert",
+                            format!(
+                                "source delivered index {i} of {} requested experts",
+                                ids.len()
+                            ),
+                        )
+                    })
+                    .and_then(|(id, w)| {
+                        let out =
+                            self.expert_output(backend, x, &experts.checkpoint, id, &blob, w)?;
+                        outputs[i] = Some(out);
+                        Ok(())
+                    })
+            });
             compute += compute_started.elapsed();
             result.map_err(|e| {
                 let message = format!("layer {}: expert computation failed: {e}", self.layer);
@@ -161,13 +189,16 @@ impl<B: Backend> SparseMoe<B> {
                 FormatError::NotFound(message)
             })
         });
-        let fetch_time = fetch_started.elapsed();
+        let fetch_time = fetch_started.elapsed().saturating_sub(alongside_time);
         timings.expert_compute += compute;
         timings.expert_io += fetch_time.saturating_sub(compute);
         if let Some(e) = failure {
             return Err(e);
         }
         fetched?;
+        if !alongside_done {
+            alongside()?;
+        }
         let started = Instant::now();
         for (id, out) in ids.iter().zip(&outputs) {
             let (Some(out), Some(w)) = (out, work.get(id)) else {

@@ -38,6 +38,8 @@ VARIANTS = [
     ("olmoe_tied_with_stored_head", "olmoe", {"tie_word_embeddings": True}, []),
     # Qwen3-MoE likewise: tied in config.json, but the stored LM head is the one used.
     ("qwen3_moe_tied_with_stored_head", "qwen3_moe_a", {"tie_word_embeddings": True}, []),
+    # Qwen3-Next likewise (the hybrid decoder follows the same rule).
+    ("qwen3_next_tied_with_stored_head", "qwen3_next", {"tie_word_embeddings": True}, []),
 ]
 
 

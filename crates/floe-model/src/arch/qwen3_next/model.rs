@@ -12,6 +12,7 @@ use floe_format::Checkpoint;
 
 use super::config::{HybridConfig, HybridVariant, LayerType};
 use super::shared_moe::SharedExpertMoe;
+use crate::layers::decoder::load_lm_head;
 use crate::layers::gated_attention::{GatedAttention, GatedAttentionShape};
 use crate::layers::gated_delta_net::{DeltaNetShape, GatedDeltaNet, ProjectionLayout};
 use crate::layers::mlp::DenseMlp;
@@ -61,7 +62,7 @@ pub struct HybridMoe<B: Backend> {
     /// What each layer keeps in a [`ModelState`].
     memory: Vec<LayerMemory>,
     norm: B::Weight,
-    /// `None` when tied to `embed_tokens`.
+    /// `None` when tied to `embed_tokens` (no `lm_head.weight` stored and the config ties them).
     lm_head: Option<B::Weight>,
     experts: ExpertContext,
 }
@@ -171,17 +172,7 @@ impl<B: Backend> HybridMoe<B> {
             });
         }
         let embed_tokens = loader.matrix("model.embed_tokens.weight", c.vocab_size, hidden)?;
-        // As in transformers, tied embeddings replace any stored LM head.
-        let lm_head = if c.tie_word_embeddings {
-            None
-        } else if loader.has("lm_head.weight") {
-            Some(loader.matrix("lm_head.weight", c.vocab_size, hidden)?)
-        } else {
-            return Err(ModelError::tensor(
-                "lm_head.weight",
-                "missing from the checkpoint, and config.json does not set tie_word_embeddings",
-            ));
-        };
+        let lm_head = load_lm_head(&loader, c.vocab_size, hidden, c.tie_word_embeddings)?;
         let info = ModelInfo {
             arch: variant.model_type().to_string(),
             vocab_size: c.vocab_size,
@@ -228,7 +219,7 @@ impl<B: Backend> HybridMoe<B> {
         let mut x = b.embed(&self.embed_tokens, tokens)?;
         state.timings.embed += started.elapsed();
 
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
             let started = Instant::now();
             let h = b.rms_norm(&x, &layer.input_norm, eps, ZERO_CENTRED)?;
             let mixed = match &layer.mixer {
@@ -246,6 +237,10 @@ impl<B: Backend> HybridMoe<B> {
             let started = Instant::now();
             let moe_before = moe_time(&state.timings);
             let h = b.rms_norm(&x, &layer.post_attention_norm, eps, ZERO_CENTRED)?;
+            if let Some(FeedForward::Sparse(next)) = self.layers.get(l + 1).map(|n| &n.feed_forward)
+            {
+                next.hint(b, &h, &self.experts, &mut state.timings)?;
+            }
             let m = match &layer.feed_forward {
                 FeedForward::Dense(mlp) => mlp.forward(b, &h)?,
                 FeedForward::Sparse(moe) => {

@@ -53,7 +53,10 @@ impl<B: Backend> SharedExpertMoe<B> {
     }
 
     /// The block applied to the already-normalized rows `x` (`[T, hidden]`); router, expert I/O
-    /// and expert compute times are added to `timings`.
+    /// and expert compute times are added to `timings`. The gated shared expert is computed
+    /// while the routed experts load (when the first blob arrives); the result is the same as
+    /// computing it afterwards, since it is combined in the same order
+    /// (`routed + shared · gate`).
     pub fn forward(
         &self,
         backend: &B,
@@ -61,10 +64,36 @@ impl<B: Backend> SharedExpertMoe<B> {
         experts: &ExpertContext,
         timings: &mut Timings,
     ) -> Result<B::Tensor, ModelError> {
-        let routed = self.routed.forward(backend, x, experts, timings)?;
+        let mut gated_shared = None;
+        let routed = self
+            .routed
+            .forward_alongside(backend, x, experts, timings, &mut || {
+                gated_shared = Some(self.gated_shared(backend, x)?);
+                Ok(())
+            })?;
+        let gated_shared = match gated_shared {
+            Some(s) => s,
+            None => self.gated_shared(backend, x)?,
+        };
+        Ok(backend.add(&routed, &gated_shared)?)
+    }
+
+    /// Prefetch for this block's routed experts (see [`SparseMoe::hint`]).
+    pub fn hint(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        experts: &ExpertContext,
+        timings: &mut Timings,
+    ) -> Result<(), ModelError> {
+        self.routed.hint(backend, x, experts, timings)
+    }
+
+    /// The shared expert's output scaled per row by `sigmoid(shared_expert_gate · x)`.
+    fn gated_shared(&self, backend: &B, x: &B::Tensor) -> Result<B::Tensor, ModelError> {
         let shared = self.shared.forward(backend, x)?;
         let gate =
             backend.activation(&backend.matmul(x, &self.shared_gate)?, Activation::Sigmoid)?;
-        Ok(backend.add(&routed, &backend.mul(&shared, &gate)?)?)
+        Ok(backend.mul(&shared, &gate)?)
     }
 }
