@@ -10,7 +10,7 @@ use floe_compute::Backend;
 
 use crate::layers::attention::{Attention, AttentionOptions, AttentionShape};
 use crate::layers::mlp::DenseMlp;
-use crate::layers::moe::{ExpertContext, SparseMoe};
+use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
 use crate::model::check_input;
 use crate::weights::WeightLoader;
 use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState, Timings};
@@ -24,6 +24,24 @@ pub enum FeedForward<B: Backend> {
 }
 
 impl<B: Backend> FeedForward<B> {
+    /// The routed experts of decoder layer `layer`, behind the router
+    /// `model.layers.{layer}.mlp.gate.weight` (every architecture on this stack names it so; the
+    /// converter renames Mixtral's `block_sparse_moe.`).
+    pub fn load_sparse(
+        loader: &WeightLoader<'_, B>,
+        layer: usize,
+        routing: RouterConfig,
+        expert: ExpertShape,
+    ) -> Result<Self, ModelError> {
+        Ok(FeedForward::Sparse(SparseMoe::load(
+            loader,
+            &format!("model.layers.{layer}.mlp.gate.weight"),
+            layer as u32,
+            routing,
+            expert,
+        )?))
+    }
+
     /// The block applied to the already-normalized rows `x`; MoE phases are added to `timings`.
     pub fn forward(
         &self,
@@ -257,3 +275,32 @@ pub(crate) fn load_lm_head<B: Backend>(
 fn moe_time(t: &Timings) -> std::time::Duration {
     t.router + t.expert_io + t.expert_compute
 }
+
+/// Implements [`Model`] for an architecture struct that wraps a [`DecoderModel`] in a field named
+/// `model`, by delegating every method to it.
+macro_rules! delegate_model_to_decoder {
+    ($arch:ident) => {
+        impl<B: floe_compute::Backend> $crate::Model<B> for $arch<B> {
+            fn info(&self) -> &$crate::ModelInfo {
+                self.model.info()
+            }
+
+            fn new_state(
+                &self,
+                context: usize,
+            ) -> Result<$crate::ModelState<B>, $crate::ModelError> {
+                self.model.new_state(context)
+            }
+
+            fn forward(
+                &self,
+                tokens: &[u32],
+                state: &mut $crate::ModelState<B>,
+                wanted: $crate::LogitsWanted,
+            ) -> Result<$crate::Logits, $crate::ModelError> {
+                self.model.forward(tokens, state, wanted)
+            }
+        }
+    };
+}
+pub(crate) use delegate_model_to_decoder;

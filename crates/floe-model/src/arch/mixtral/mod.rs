@@ -12,10 +12,12 @@ use floe_format::Checkpoint;
 pub use config::{MixtralConfig, MIXTRAL};
 
 use crate::layers::attention::{AttentionOptions, AttentionShape};
-use crate::layers::decoder::{DecoderHead, DecoderLayer, DecoderModel, FeedForward};
-use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
+use crate::layers::decoder::{
+    delegate_model_to_decoder, DecoderHead, DecoderLayer, DecoderModel, FeedForward,
+};
+use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig};
 use crate::weights::WeightLoader;
-use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState};
+use crate::{ModelError, ModelInfo};
 
 /// A loaded Mixtral model: dense weights resident on the backend, experts streamed.
 pub struct Mixtral<B: Backend> {
@@ -65,14 +67,8 @@ impl<B: Backend> Mixtral<B> {
         };
         let layers = (0..config.num_hidden_layers)
             .map(|l| {
-                let moe = SparseMoe::load(
-                    &loader,
-                    &format!("model.layers.{l}.mlp.gate.weight"),
-                    l as u32,
-                    routing,
-                    expert,
-                )?;
-                DecoderLayer::load(&loader, l, shape, options, FeedForward::Sparse(moe))
+                let moe = FeedForward::load_sparse(&loader, l, routing, expert)?;
+                DecoderLayer::load(&loader, l, shape, options, moe)
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
         let info = ModelInfo {
@@ -99,21 +95,4 @@ impl<B: Backend> Mixtral<B> {
     }
 }
 
-impl<B: Backend> Model<B> for Mixtral<B> {
-    fn info(&self) -> &ModelInfo {
-        self.model.info()
-    }
-
-    fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
-        self.model.new_state(context)
-    }
-
-    fn forward(
-        &self,
-        tokens: &[u32],
-        state: &mut ModelState<B>,
-        wanted: LogitsWanted,
-    ) -> Result<Logits, ModelError> {
-        self.model.forward(tokens, state, wanted)
-    }
-}
+delegate_model_to_decoder!(Mixtral);

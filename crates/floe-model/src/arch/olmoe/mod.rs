@@ -13,10 +13,12 @@ use floe_format::Checkpoint;
 pub use config::{OlmoeConfig, OLMOE};
 
 use crate::layers::attention::{AttentionOptions, AttentionShape, QkNormScope};
-use crate::layers::decoder::{DecoderHead, DecoderLayer, DecoderModel, FeedForward};
-use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
+use crate::layers::decoder::{
+    delegate_model_to_decoder, DecoderHead, DecoderLayer, DecoderModel, FeedForward,
+};
+use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig};
 use crate::weights::WeightLoader;
-use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState};
+use crate::{ModelError, ModelInfo};
 
 /// A loaded OLMoE model: dense weights resident on the backend, experts streamed.
 pub struct Olmoe<B: Backend> {
@@ -66,14 +68,8 @@ impl<B: Backend> Olmoe<B> {
         };
         let layers = (0..config.num_hidden_layers)
             .map(|l| {
-                let moe = SparseMoe::load(
-                    &loader,
-                    &format!("model.layers.{l}.mlp.gate.weight"),
-                    l as u32,
-                    routing,
-                    expert,
-                )?;
-                DecoderLayer::load(&loader, l, shape, options, FeedForward::Sparse(moe))
+                let moe = FeedForward::load_sparse(&loader, l, routing, expert)?;
+                DecoderLayer::load(&loader, l, shape, options, moe)
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
         let info = ModelInfo {
@@ -100,21 +96,4 @@ impl<B: Backend> Olmoe<B> {
     }
 }
 
-impl<B: Backend> Model<B> for Olmoe<B> {
-    fn info(&self) -> &ModelInfo {
-        self.model.info()
-    }
-
-    fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
-        self.model.new_state(context)
-    }
-
-    fn forward(
-        &self,
-        tokens: &[u32],
-        state: &mut ModelState<B>,
-        wanted: LogitsWanted,
-    ) -> Result<Logits, ModelError> {
-        self.model.forward(tokens, state, wanted)
-    }
-}
+delegate_model_to_decoder!(Olmoe);

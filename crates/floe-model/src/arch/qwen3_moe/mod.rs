@@ -13,11 +13,13 @@ use floe_format::Checkpoint;
 pub use config::{Qwen3MoeConfig, QWEN3_MOE};
 
 use crate::layers::attention::{AttentionOptions, AttentionShape};
-use crate::layers::decoder::{DecoderHead, DecoderLayer, DecoderModel, FeedForward};
+use crate::layers::decoder::{
+    delegate_model_to_decoder, DecoderHead, DecoderLayer, DecoderModel, FeedForward,
+};
 use crate::layers::mlp::DenseMlp;
-use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
+use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig};
 use crate::weights::WeightLoader;
-use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState};
+use crate::{ModelError, ModelInfo};
 
 /// A loaded Qwen3-MoE model: dense weights resident on the backend, experts streamed.
 pub struct Qwen3Moe<B: Backend> {
@@ -104,14 +106,7 @@ fn load_feed_forward<B: Backend>(
             hidden,
             intermediate: config.moe_intermediate_size,
         };
-        let moe = SparseMoe::load(
-            loader,
-            &format!("{p}.gate.weight"),
-            layer as u32,
-            routing,
-            expert,
-        )?;
-        Ok(FeedForward::Sparse(moe))
+        FeedForward::load_sparse(loader, layer, routing, expert)
     } else {
         let intermediate = config.intermediate_size.ok_or_else(|| {
             ModelError::config(
@@ -128,21 +123,4 @@ fn load_feed_forward<B: Backend>(
     }
 }
 
-impl<B: Backend> Model<B> for Qwen3Moe<B> {
-    fn info(&self) -> &ModelInfo {
-        self.model.info()
-    }
-
-    fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
-        self.model.new_state(context)
-    }
-
-    fn forward(
-        &self,
-        tokens: &[u32],
-        state: &mut ModelState<B>,
-        wanted: LogitsWanted,
-    ) -> Result<Logits, ModelError> {
-        self.model.forward(tokens, state, wanted)
-    }
-}
+delegate_model_to_decoder!(Qwen3Moe);
