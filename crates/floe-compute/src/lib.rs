@@ -3,6 +3,7 @@
 //! `conformance` feature) the conformance suite every backend must pass (`conformance`).
 
 mod backend;
+mod by_ref;
 pub mod check;
 #[cfg(feature = "conformance")]
 pub mod conformance;

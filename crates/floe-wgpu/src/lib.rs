@@ -24,7 +24,6 @@ mod pipelines;
 mod pool;
 mod recorder;
 mod shaders;
-mod shared;
 mod staging;
 mod tensor;
 mod weights;

@@ -1,0 +1,144 @@
+//! A shared reference to a backend is a backend too, so several owners (threads, test cases,
+//! models) can use one device, its memory pools and its compiled kernels. Every method forwards.
+
+use crate::{
+    Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertWeightKey, RopeSpec,
+    Routing, WeightData,
+};
+
+impl<B: Backend + ?Sized> Backend for &B {
+    type Tensor = B::Tensor;
+    type Weight = B::Weight;
+
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn upload(&self, data: &[f32], rows: usize, cols: usize) -> Result<B::Tensor, ComputeError> {
+        (**self).upload(data, rows, cols)
+    }
+    fn zeros(&self, rows: usize, cols: usize) -> Result<B::Tensor, ComputeError> {
+        (**self).zeros(rows, cols)
+    }
+    fn download(&self, t: &B::Tensor) -> Result<Vec<f32>, ComputeError> {
+        (**self).download(t)
+    }
+    fn shape(&self, t: &B::Tensor) -> [usize; 2] {
+        (**self).shape(t)
+    }
+    fn reshape(&self, t: B::Tensor, rows: usize, cols: usize) -> Result<B::Tensor, ComputeError> {
+        (**self).reshape(t, rows, cols)
+    }
+    fn slice_cols(
+        &self,
+        x: &B::Tensor,
+        start: usize,
+        len: usize,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).slice_cols(x, start, len)
+    }
+    fn weight(&self, data: WeightData) -> Result<B::Weight, ComputeError> {
+        (**self).weight(data)
+    }
+    fn expert_weight(
+        &self,
+        key: ExpertWeightKey,
+        data: WeightData,
+    ) -> Result<B::Weight, ComputeError> {
+        (**self).expert_weight(key, data)
+    }
+    fn weight_shape(&self, w: &B::Weight) -> [usize; 2] {
+        (**self).weight_shape(w)
+    }
+    fn embed(&self, table: &B::Weight, ids: &[u32]) -> Result<B::Tensor, ComputeError> {
+        (**self).embed(table, ids)
+    }
+    fn matmul(&self, x: &B::Tensor, w: &B::Weight) -> Result<B::Tensor, ComputeError> {
+        (**self).matmul(x, w)
+    }
+    fn rms_norm(
+        &self,
+        x: &B::Tensor,
+        w: &B::Weight,
+        eps: f32,
+        weight_offset: f32,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).rms_norm(x, w, eps, weight_offset)
+    }
+    fn rope(
+        &self,
+        x: &B::Tensor,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).rope(x, positions, spec)
+    }
+    fn write_rows(
+        &self,
+        dst: &mut B::Tensor,
+        at_row: usize,
+        src: &B::Tensor,
+    ) -> Result<(), ComputeError> {
+        (**self).write_rows(dst, at_row, src)
+    }
+    fn attention(
+        &self,
+        q: &B::Tensor,
+        k: &B::Tensor,
+        v: &B::Tensor,
+        spec: &AttentionSpec,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).attention(q, k, v, spec)
+    }
+    fn swiglu(&self, gate: &B::Tensor, up: &B::Tensor) -> Result<B::Tensor, ComputeError> {
+        (**self).swiglu(gate, up)
+    }
+    fn activation(&self, x: &B::Tensor, f: Activation) -> Result<B::Tensor, ComputeError> {
+        (**self).activation(x, f)
+    }
+    fn add(&self, a: &B::Tensor, b: &B::Tensor) -> Result<B::Tensor, ComputeError> {
+        (**self).add(a, b)
+    }
+    fn mul(&self, a: &B::Tensor, b: &B::Tensor) -> Result<B::Tensor, ComputeError> {
+        (**self).mul(a, b)
+    }
+    fn softmax_topk(
+        &self,
+        logits: &B::Tensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<Vec<Routing>, ComputeError> {
+        (**self).softmax_topk(logits, k, renormalize)
+    }
+    fn gather_rows(&self, x: &B::Tensor, rows: &[u32]) -> Result<B::Tensor, ComputeError> {
+        (**self).gather_rows(x, rows)
+    }
+    fn scatter_add_rows(
+        &self,
+        acc: &mut B::Tensor,
+        src: &B::Tensor,
+        rows: &[u32],
+        weights: &[f32],
+    ) -> Result<(), ComputeError> {
+        (**self).scatter_add_rows(acc, src, rows, weights)
+    }
+    fn causal_conv1d(
+        &self,
+        x: &B::Tensor,
+        weight: &B::Weight,
+        state: &mut B::Tensor,
+        activation: Option<Activation>,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).causal_conv1d(x, weight, state, activation)
+    }
+    fn gated_delta_rule(
+        &self,
+        qkv: &B::Tensor,
+        gates: &B::Tensor,
+        a_log: &B::Tensor,
+        dt_bias: &B::Tensor,
+        state: &mut B::Tensor,
+        spec: &DeltaRuleSpec,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
+    }
+}
