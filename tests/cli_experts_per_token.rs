@@ -52,6 +52,7 @@ fn logits_use_k_experts_as_the_library_does() {
     let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
     let options = LoadOptions {
         experts_per_token: Some(1),
+        ..LoadOptions::default()
     };
     let backend = Arc::new(CpuBackend::new(Some(1)).unwrap());
     let model = load_model_with(checkpoint, backend, source, &options).unwrap();

@@ -127,6 +127,11 @@ mod wgpu_backend {
         tracing::info!(
             "--backend auto: no discrete or integrated GPU found; using the CPU backend"
         );
+        if args.gpu_expert_cache > 0 {
+            eprintln!(
+                "notice: --gpu-expert-cache is ignored: --backend auto found no hardware GPU and uses the CPU backend"
+            );
+        }
         job.run(cpu(args)?)
     }
 

@@ -1,6 +1,12 @@
 //! `floe bench`: prefill and decode throughput on random prompt ids (no tokenizer needed), with
 //! the expert-streaming statistics; `--json` prints one object for scripts
 //! (`cargo xtask stream-bench`).
+//!
+//! `expert_bytes_delivered_per_token` is the expert bytes one decode token uses: with streamed
+//! experts, the blob bytes the source delivered per token; with `--resident-experts`, where
+//! nothing is fetched, the bytes of `k` expert blobs of every sparse layer from the checkpoint's
+//! layout (`k` the experts per token). `gpu_expert_cache` holds the backend's expert cache
+//! counters (`null` when the backend has none).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +18,10 @@ use floe_format::{Checkpoint, ExpertSource};
 use floe_model::{LogitsWanted, Timings};
 use serde_json::json;
 
-use super::run::{load_with_source, with_backend, BackendArgs, BackendJob, LoadArgs};
+use super::run::{
+    gpu_expert_cache_json, gpu_expert_cache_line, load_with_source, with_backend, BackendArgs,
+    BackendJob, LoadArgs,
+};
 use super::stream::{layer_summary, peak_rss};
 use super::trace_routing::TraceRouting;
 
@@ -28,8 +37,9 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     pub tokens: usize,
     /// Replay this routing trace (JSON lines from `floe synth-trace`) during decode instead of
-    /// the router's choice (the reads follow the trace; see `docs/streaming.md`).
-    #[arg(long, value_name = "TRACE")]
+    /// the router's choice (the reads follow the trace; see `docs/streaming.md`). Not with
+    /// --resident-experts, which reads nothing per token.
+    #[arg(long, value_name = "TRACE", conflicts_with = "resident_experts")]
     pub routing: Option<PathBuf>,
     /// Only measure memory read bandwidth (best of three passes over a 1 GiB buffer; the model
     /// is not loaded) and print it, for the decode floor of `cargo xtask stream-bench`.
@@ -177,6 +187,13 @@ impl BackendJob for BenchJob {
             ),
         };
         let dense = resident_bytes_per_token(&loaded.checkpoint);
+        let resident = loaded.options.resident_experts;
+        let delivered_per_token = if resident {
+            loaded.resident_expert_bytes_per_token() as f64
+        } else {
+            delivered.bytes as f64 / n
+        };
+        let gpu_cache = loaded.backend.expert_cache_stats();
         let config = loaded.stream.as_ref().map(|s| s.config().clone());
         let report = json!({
             "model": dir.display().to_string(),
@@ -186,6 +203,7 @@ impl BackendJob for BenchJob {
             "cache_policy": config.as_ref().map(|c| c.policy.name()).unwrap_or("none"),
             "cache_budget_bytes": config.as_ref().map(|c| c.cache_budget).unwrap_or(0),
             "prefetch": config.as_ref().map(|c| c.prefetch).unwrap_or(false),
+            "resident_experts": resident,
             "routing": args.routing.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "model".into()),
             "prompt_tokens": args.prompt_tokens,
             "decode_tokens": args.tokens,
@@ -193,7 +211,7 @@ impl BackendJob for BenchJob {
             "tok_per_s": tok_per_s,
             "expert_bytes_read": bytes_read,
             "bytes_per_token": bytes_read as f64 / n,
-            "expert_bytes_delivered_per_token": delivered.bytes as f64 / n,
+            "expert_bytes_delivered_per_token": delivered_per_token,
             "dense_bytes_per_token": dense,
             "dense_bytes": loaded.checkpoint.manifest().dense.iter().map(|t| t.length).sum::<u64>(),
             "expert_read_gbps": read_gbps,
@@ -205,6 +223,7 @@ impl BackendJob for BenchJob {
             "expert_compute_seconds": timings.expert_compute.as_secs_f64(),
             "attention_seconds": timings.attention.as_secs_f64(),
             "peak_rss_bytes": peak.unwrap_or(0),
+            "gpu_expert_cache": gpu_cache.as_ref().map(gpu_expert_cache_json),
         });
         if args.json {
             println!("{report}");
@@ -213,6 +232,9 @@ impl BackendJob for BenchJob {
             if let Some(s) = &stats {
                 println!("stream: {s}");
                 println!("stream: {}", layer_summary(s));
+            }
+            if let Some(s) = &gpu_cache {
+                println!("{}", gpu_expert_cache_line(s));
             }
         }
         Ok(())
@@ -237,6 +259,16 @@ fn print_text(
         .map(|(name, d)| format!("{name} {:.1} ms", ms(*d)))
         .collect();
     println!("decode phases: {}", phases.join(", "));
+    if report["resident_experts"].as_bool() == Some(true) {
+        println!(
+            "experts: resident in backend memory, {:.2} MiB of experts per token, none read",
+            report["expert_bytes_delivered_per_token"]
+                .as_f64()
+                .unwrap_or(0.0)
+                / (1 << 20) as f64,
+        );
+        return;
+    }
     println!(
         "expert reads: {:.2} MiB per token, {:.2} GB/s while reading, hit rate {:.1}%, stalled {:.3} s, peak RSS {:.1} MiB",
         report["bytes_per_token"].as_f64().unwrap_or(0.0) / (1 << 20) as f64,

@@ -43,6 +43,10 @@ pub struct Args {
     /// experts must be streamed from disk).
     #[arg(long, value_name = "SIZE")]
     pub cache_budget: Option<String>,
+    /// Load every routed expert into backend memory at start instead of streaming them (selection
+    /// stays on the device; see `floe run --resident-experts`).
+    #[arg(long, conflicts_with = "cache_budget")]
+    pub resident_experts: bool,
     /// Model size (`full` has more experts than fit a small cache).
     #[arg(long, value_enum, default_value_t = DemoSize::Full)]
     pub size: DemoSize,
@@ -131,6 +135,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let minimum = spec.expert_bytes()? * spec.top_k;
     let cache_budget = match &args.cache_budget {
         Some(size) => size.clone(),
+        None if args.resident_experts => {
+            eprintln!(
+                "experts: all {:.0} MB resident in backend memory (--resident-experts), none read per token",
+                expert_bytes as f64 / 1e6
+            );
+            minimum.to_string()
+        }
         None => {
             let budget = (expert_bytes / 4).max(minimum);
             eprintln!(
@@ -171,7 +182,10 @@ impl BackendJob for DemoJob {
         let loaded = load_with_source(
             &self.dir,
             backend,
-            &floe_model::LoadOptions::default(),
+            &floe_model::LoadOptions {
+                resident_experts: self.args.resident_experts,
+                ..floe_model::LoadOptions::default()
+            },
             &self.stream,
             None,
         )?;

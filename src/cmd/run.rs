@@ -55,6 +55,12 @@ pub struct LoadArgs {
     /// at most the experts of a layer.
     #[arg(long = "experts-per-token", value_name = "K")]
     pub experts_per_token: Option<usize>,
+    /// Load every routed expert into backend memory at start (RAM for --backend cpu, VRAM for
+    /// wgpu), for models that fit; expert selection then stays on the device, with no reads
+    /// from disk or readbacks per token. Experts are read once through a plain reader, so the
+    /// streaming cache (--cache-budget) does not apply.
+    #[arg(long, conflicts_with = "cache_budget")]
+    pub resident_experts: bool,
     #[command(flatten)]
     pub stream: super::stream::StreamArgs,
 }
@@ -64,6 +70,7 @@ impl LoadArgs {
     pub fn options(&self) -> LoadOptions {
         LoadOptions {
             experts_per_token: self.experts_per_token,
+            resident_experts: self.resident_experts,
         }
     }
 }
@@ -118,11 +125,14 @@ impl SamplingArgs {
 pub struct LoadedModel<B: Backend> {
     /// The checkpoint.
     pub checkpoint: Arc<Checkpoint>,
+    /// The backend the model runs on.
+    pub backend: Arc<B>,
     /// The model.
     pub model: Box<dyn Model<B>>,
     /// Counts the expert blobs the model reads.
     pub traffic: Arc<CountingExpertSource>,
-    /// The streaming source under `traffic` (`None` with `--io-engine plain`).
+    /// The streaming source under `traffic` (`None` with `--io-engine plain` or
+    /// `--resident-experts`).
     pub stream: Option<Arc<floe_stream::StreamingExpertSource>>,
     /// The options it was loaded with.
     pub options: LoadOptions,
@@ -145,6 +155,29 @@ impl<B: Backend> LoadedModel<B> {
             (None, None) => "as configured".to_string(),
         })
     }
+
+    /// How many experts each token is routed to (the override, else config.json's
+    /// `num_experts_per_tok`); `None` when neither says.
+    pub fn top_k(&self) -> Option<usize> {
+        self.options.experts_per_token.or_else(|| {
+            self.checkpoint.text_config()["num_experts_per_tok"]
+                .as_u64()
+                .map(|k| k as usize)
+        })
+    }
+
+    /// Expert bytes one token uses with resident experts: `k` blobs (`blob_length`, the bytes a
+    /// streamed token is delivered per routed expert) of every sparse layer, from the
+    /// checkpoint's layout; nothing is fetched for them.
+    pub fn resident_expert_bytes_per_token(&self) -> u64 {
+        let k = self.top_k().unwrap_or(0) as u64;
+        self.checkpoint
+            .manifest()
+            .expert_layers
+            .iter()
+            .map(|l| k.min(l.blobs.len() as u64) * l.blob_length)
+            .sum()
+    }
 }
 
 /// Opens the checkpoint in `dir` and loads its model onto `backend`, with the command line's load and streaming settings.
@@ -159,8 +192,9 @@ pub fn load_args<B: Backend + 'static>(
 /// Wraps the expert source a model reads through (e.g. to replay a routing trace).
 pub type WrapSource<'a> = dyn Fn(Arc<dyn ExpertSource>) -> Arc<dyn ExpertSource> + 'a;
 
-/// Loads with `options`, experts read as `stream` says; `wrap`, when given, wraps the source the
-/// model reads through (e.g. `floe bench --routing`).
+/// Loads with `options`, experts read as `stream` says (with `options.resident_experts`: once,
+/// at load, through a plain `pread` source, whatever `stream` says); `wrap`, when given, wraps the
+/// source the model reads through (e.g. `floe bench --routing`).
 pub fn load_with_source<B: Backend + 'static>(
     dir: &Path,
     backend: Arc<B>,
@@ -172,25 +206,36 @@ pub fn load_with_source<B: Backend + 'static>(
         Checkpoint::open(dir)
             .with_context(|| format!("cannot open checkpoint {}", dir.display()))?,
     );
-    let (source, streaming): (Arc<dyn ExpertSource>, _) = match stream.source(&checkpoint)? {
-        Some(s) => (s.clone(), Some(s)),
-        None => (Arc::new(PreadExpertSource::new(checkpoint.clone())), None),
+    let streaming = if options.resident_experts {
+        None
+    } else {
+        stream.source(&checkpoint)?
+    };
+    let source: Arc<dyn ExpertSource> = match &streaming {
+        Some(s) => s.clone(),
+        None => Arc::new(PreadExpertSource::new(checkpoint.clone())),
     };
     let source = match wrap {
         Some(wrap) => wrap(source),
         None => source,
     };
     let traffic = Arc::new(CountingExpertSource::new(source));
-    let model = load_model_with(checkpoint.clone(), backend, traffic.clone(), options)
-        .map_err(|e| match e {
-            ModelError::Argument { ref name, .. } if name == "experts_per_token" => {
-                anyhow::anyhow!("--experts-per-token: {e}")
-            }
-            e => anyhow::Error::new(e),
-        })
-        .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    let model = load_model_with(
+        checkpoint.clone(),
+        backend.clone(),
+        traffic.clone(),
+        options,
+    )
+    .map_err(|e| match e {
+        ModelError::Argument { ref name, .. } if name == "experts_per_token" => {
+            anyhow::anyhow!("--experts-per-token: {e}")
+        }
+        e => anyhow::Error::new(e),
+    })
+    .with_context(|| format!("cannot load the model in {}", dir.display()))?;
     Ok(LoadedModel {
         checkpoint,
+        backend,
         model,
         traffic,
         stream: streaming,
@@ -324,12 +369,48 @@ impl GenerationRequest<'_> {
             if let Some(k) = loaded.experts_per_token() {
                 eprintln!("experts per token: {k}");
             }
+            if loaded.options.resident_experts {
+                eprintln!(
+                    "experts: resident in backend memory (selected on the device; nothing read per token)"
+                );
+            }
             if let Some(stream) = &loaded.stream {
                 super::stream::print_stats(stream);
+            }
+            if let Some(stats) = loaded.backend.expert_cache_stats() {
+                eprintln!("{}", gpu_expert_cache_line(&stats));
             }
         }
         Ok(())
     }
+}
+
+/// The backend's expert cache counters as one line of `--stats`.
+pub fn gpu_expert_cache_line(s: &floe_compute::ExpertCacheStats) -> String {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    format!(
+        "gpu expert cache: budget {:.1} MiB, resident {:.1} MiB ({} weights), {} hits, {} misses, {} evictions, hit rate {:.1}%",
+        mib(s.budget_bytes),
+        mib(s.resident_bytes),
+        s.resident_weights,
+        s.hits,
+        s.misses,
+        s.evictions,
+        100.0 * s.hit_rate()
+    )
+}
+
+/// The backend's expert cache counters as a JSON object (`floe bench`'s `gpu_expert_cache`).
+pub fn gpu_expert_cache_json(s: &floe_compute::ExpertCacheStats) -> serde_json::Value {
+    serde_json::json!({
+        "budget_bytes": s.budget_bytes,
+        "resident_bytes": s.resident_bytes,
+        "resident_weights": s.resident_weights,
+        "hits": s.hits,
+        "misses": s.misses,
+        "evictions": s.evictions,
+        "hit_rate": s.hit_rate(),
+    })
 }
 
 /// Prints prompt and generation speed (and with `detailed`, per-phase times and expert reads)

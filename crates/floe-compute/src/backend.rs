@@ -145,12 +145,46 @@ impl DeltaRuleSpec {
     }
 }
 
+/// Counters of the experts a backend keeps resident in its own memory (the wgpu backend's VRAM
+/// expert cache), for `--stats`; see [`Backend::expert_cache_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpertCacheStats {
+    /// The budget in bytes (0: the cache is off).
+    pub budget_bytes: u64,
+    /// Bytes of expert weights resident now.
+    pub resident_bytes: u64,
+    /// Expert matrices resident now.
+    pub resident_weights: usize,
+    /// Requests answered from the cache (no upload).
+    pub hits: u64,
+    /// Requests that uploaded the bytes.
+    pub misses: u64,
+    /// Weights evicted to make room.
+    pub evictions: u64,
+}
+
+impl ExpertCacheStats {
+    /// Hits over requests (0 when there were none).
+    pub fn hit_rate(&self) -> f64 {
+        let requests = self.hits + self.misses;
+        if requests == 0 {
+            0.0
+        } else {
+            self.hits as f64 / requests as f64
+        }
+    }
+}
+
 /// A compute device for transformer inference.
 pub trait Backend: Send + Sync {
     /// An f32 activation matrix owned by the backend.
     type Tensor: Send + Sync;
     /// An immutable weight matrix owned by the backend.
     type Weight: Send + Sync;
+    /// Immutable weight matrices of one format and shape (the routed experts of one layer's
+    /// gate, up or down projection), resident on the device and selected per token by
+    /// [`Backend::matmul_selected`] without the CPU seeing the routing.
+    type WeightStack: Send + Sync;
 
     /// A short name for messages and statistics (e.g. `cpu (avx2, 2 threads)`).
     fn name(&self) -> String;
@@ -203,6 +237,54 @@ pub trait Backend: Send + Sync {
 
     /// `[rows, cols]` of a weight.
     fn weight_shape(&self, w: &Self::Weight) -> [usize; 2];
+
+    /// Counters of the experts this backend keeps resident in its own memory
+    /// ([`Backend::expert_weight`]'s cache), or `None` when it has no such cache (the default).
+    fn expert_cache_stats(&self) -> Option<ExpertCacheStats> {
+        None
+    }
+
+    /// Takes ownership of `parts` (at least one, all of one format and shape) as a stack whose
+    /// entry `i` is `parts[i]`: a layer's experts kept resident for
+    /// [`Backend::matmul_selected`]. Checked by [`crate::check::weight_stack`].
+    fn weight_stack(&self, parts: Vec<WeightData>) -> Result<Self::WeightStack, ComputeError>;
+
+    /// `[entries, rows, cols]` of a stack.
+    fn weight_stack_shape(&self, s: &Self::WeightStack) -> [usize; 3];
+
+    /// The router of [`Backend::softmax_topk`] with its result left on the device: a `[T, 2k]`
+    /// routing tensor whose row `t` holds token `t`'s `k` expert ids (small integers stored
+    /// exactly as f32), highest weight first (ties to the lower id), then their `k` weights.
+    /// Nothing is read back; [`Backend::matmul_selected`] and [`Backend::combine_selected`]
+    /// consume it.
+    fn route_topk(
+        &self,
+        logits: &Self::Tensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<Self::Tensor, ComputeError>;
+
+    /// The expert-indexed product (llama.cpp's `MUL_MAT_ID`). With `routes` a `[T, 2k]` routing
+    /// tensor ([`Backend::route_topk`]) and stack entries `[N, K]`, `x` is either `[T, K]` (token
+    /// `t`'s row serves all `k` of its selections) or `[T·k, K]` (row `t·k + j` serves selection
+    /// `j` of token `t`). The result is `[T·k, N]`: row `t·k + j` is `x_row · Wᵀ` with `W` the
+    /// stack entry `id(t, j)`. An id that is not an entry of the stack is refused where the
+    /// backend can see it (the CPU backend: [`ComputeError::Argument`]); a GPU backend, which
+    /// cannot report it without a sync, fills that output row with NaN.
+    fn matmul_selected(
+        &self,
+        x: &Self::Tensor,
+        stack: &Self::WeightStack,
+        routes: &Self::Tensor,
+    ) -> Result<Self::Tensor, ComputeError>;
+
+    /// The weighted combine of selected rows: `y` is `[T·k, C]`, `routes` `[T, 2k]`; the result
+    /// is `[T, C]` with row `t` = `Σ_j weight(t, j) · y[t·k + j]`, summed in `j` order.
+    fn combine_selected(
+        &self,
+        y: &Self::Tensor,
+        routes: &Self::Tensor,
+    ) -> Result<Self::Tensor, ComputeError>;
 
     /// Rows `ids` of `table` (`[vocab, hidden]`), dequantized: `[ids.len(), hidden]`.
     fn embed(&self, table: &Self::Weight, ids: &[u32]) -> Result<Self::Tensor, ComputeError>;

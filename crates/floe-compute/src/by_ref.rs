@@ -2,13 +2,14 @@
 //! models) can use one device, its memory pools and its compiled kernels. Every method forwards.
 
 use crate::{
-    Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertWeightKey, RopeSpec,
-    Routing, WeightData,
+    Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertCacheStats,
+    ExpertWeightKey, RopeSpec, Routing, WeightData,
 };
 
 impl<B: Backend + ?Sized> Backend for &B {
     type Tensor = B::Tensor;
     type Weight = B::Weight;
+    type WeightStack = B::WeightStack;
 
     fn name(&self) -> String {
         (**self).name()
@@ -140,5 +141,37 @@ impl<B: Backend + ?Sized> Backend for &B {
         spec: &DeltaRuleSpec,
     ) -> Result<B::Tensor, ComputeError> {
         (**self).gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
+    }
+    fn expert_cache_stats(&self) -> Option<ExpertCacheStats> {
+        (**self).expert_cache_stats()
+    }
+    fn weight_stack(&self, parts: Vec<WeightData>) -> Result<B::WeightStack, ComputeError> {
+        (**self).weight_stack(parts)
+    }
+    fn weight_stack_shape(&self, s: &B::WeightStack) -> [usize; 3] {
+        (**self).weight_stack_shape(s)
+    }
+    fn route_topk(
+        &self,
+        logits: &B::Tensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).route_topk(logits, k, renormalize)
+    }
+    fn matmul_selected(
+        &self,
+        x: &B::Tensor,
+        stack: &B::WeightStack,
+        routes: &B::Tensor,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).matmul_selected(x, stack, routes)
+    }
+    fn combine_selected(
+        &self,
+        y: &B::Tensor,
+        routes: &B::Tensor,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).combine_selected(y, routes)
     }
 }

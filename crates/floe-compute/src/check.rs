@@ -8,8 +8,10 @@
 use crate::{AttentionSpec, ComputeError, RopeSpec, WeightData};
 
 mod recurrent;
+mod selected;
 
 pub use recurrent::{causal_conv1d, gated_delta_rule};
+pub use selected::{combine_selected, matmul_selected, selected_id, weight_stack};
 
 fn shape(op: &'static str, message: String) -> ComputeError {
     ComputeError::Shape { op, message }

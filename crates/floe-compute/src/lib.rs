@@ -11,7 +11,7 @@ pub mod cpu;
 mod error;
 
 pub use backend::{
-    Activation, AttentionSpec, Backend, DeltaRuleSpec, ExpertPart, ExpertWeightKey, RopeSpec,
-    Routing, WeightData,
+    Activation, AttentionSpec, Backend, DeltaRuleSpec, ExpertCacheStats, ExpertPart,
+    ExpertWeightKey, RopeSpec, Routing, WeightData,
 };
 pub use error::ComputeError;

@@ -5,7 +5,9 @@
 //! [`ModelState`] holds a sequence's KV caches between forward passes; [`generate`] runs the
 //! prefill-then-decode loop with a [`Sampler`]; [`TextTokenizer`], [`ChatTemplate`] and
 //! [`StreamDecoder`] turn text into tokens and back. Routed experts are fetched through a
-//! `floe_format::ExpertSource`, layer-major: each needed expert once per forward pass.
+//! `floe_format::ExpertSource`, layer-major: each needed expert once per forward pass; or, with
+//! [`LoadOptions::resident_experts`], all loaded into backend memory at load time and selected
+//! on the device per token.
 
 pub mod arch;
 mod chat;

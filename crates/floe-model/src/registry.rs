@@ -50,6 +50,13 @@ pub struct LoadOptions {
     /// `num_experts_per_tok` (fewer to read less, more up to the experts of a layer); the
     /// router's renormalization rule is unchanged. `None` keeps the configuration's.
     pub experts_per_token: Option<usize>,
+    /// Loads all routed experts into backend memory at load time (each sparse layer's gate, up
+    /// and down projections as one [`Backend::weight_stack`] each) and selects them on the device
+    /// per token with [`Backend::route_topk`], [`Backend::matmul_selected`] and
+    /// [`Backend::combine_selected`]: no per-token expert reads and no readbacks per layer. For
+    /// models whose experts fit in the backend's memory. `false` (the default) streams experts
+    /// through the expert source per forward pass.
+    pub resident_experts: bool,
 }
 
 /// Loads `checkpoint` as the architecture its manifest names, on `backend`, with routed experts
@@ -63,7 +70,9 @@ pub fn load_model<B: Backend + 'static>(
     load_model_with(checkpoint, backend, experts, &LoadOptions::default())
 }
 
-/// [`load_model`] with `options`. An `experts_per_token` of 0, on a checkpoint without routed
+/// [`load_model`] with `options`. With `options.resident_experts`, every expert blob is fetched
+/// once through `experts` while loading (one fetch of all experts per layer) and forward passes
+/// fetch nothing. An `experts_per_token` of 0, on a checkpoint without routed
 /// experts, or above the experts of some MoE layer is [`ModelError::Argument`] naming
 /// `experts_per_token`.
 pub fn load_model_with<B: Backend + 'static>(
@@ -89,6 +98,7 @@ pub fn load_model_with<B: Backend + 'static>(
     }
     let context = ExpertContext {
         experts_per_token: options.experts_per_token,
+        resident: options.resident_experts,
         ..ExpertContext::new(checkpoint.clone(), experts)
     };
     constructor(&checkpoint, backend, context)

@@ -1,13 +1,14 @@
 //! `LoadOptions::experts_per_token` (`--experts-per-token K`) on the HF fixtures: the
 //! configured K reproduces the default bit for bit, a decode step reads exactly K blobs per MoE
 //! layer, K outside `1 ..= num_experts` is refused naming the option, and the logit divergence
-//! of other K from the configured one is measured (printed with `--nocapture`).
+//! of other K from the configured one is measured (printed with `--nocapture`). With resident
+//! experts (`LoadOptions::resident_experts`) every K gives the streamed path's logits.
 
 mod common;
 
 use std::sync::Arc;
 
-use common::{argmax, convert_to, relative_error, run_chunks, Fixture};
+use common::{argmax, assert_paths_agree, convert_to, relative_error, run_chunks, Fixture};
 use floe_compute::cpu::CpuBackend;
 use floe_format::convert::ConvertOptions;
 use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
@@ -36,6 +37,14 @@ fn converted(name: &str, tmp: &std::path::Path) -> (Fixture, Arc<Checkpoint>) {
 type Counted = (Box<dyn Model<CpuBackend>>, Arc<CountingExpertSource>);
 
 fn load(checkpoint: &Arc<Checkpoint>, k: Option<usize>) -> Result<Counted, ModelError> {
+    load_with(checkpoint, k, false)
+}
+
+fn load_with(
+    checkpoint: &Arc<Checkpoint>,
+    k: Option<usize>,
+    resident_experts: bool,
+) -> Result<Counted, ModelError> {
     let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
     let traffic = Arc::new(CountingExpertSource::new(source));
     let model = load_model_with(
@@ -44,6 +53,7 @@ fn load(checkpoint: &Arc<Checkpoint>, k: Option<usize>) -> Result<Counted, Model
         traffic.clone(),
         &LoadOptions {
             experts_per_token: k,
+            resident_experts,
         },
     )?;
     Ok((model, traffic))
@@ -151,6 +161,55 @@ fn other_k_diverge_from_the_configured_k() {
             assert!(
                 d.max_relative > 1e-3,
                 "{name}: K = {k} gives the configured K's logits: the override is not applied"
+            );
+        }
+    }
+}
+
+#[test]
+fn resident_experts_follow_the_override_like_streamed_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    for &(name, configured_k, experts) in FIXTURES {
+        let (fixture, checkpoint) = converted(name, tmp.path());
+        let t = fixture.tokens.len();
+        let mut by_k = Vec::new();
+        for k in [1, configured_k, experts] {
+            let (streamed, _) = load_with(&checkpoint, Some(k), false).unwrap();
+            let (resident, traffic) = load_with(&checkpoint, Some(k), true).unwrap();
+            let loaded = traffic.traffic();
+            for (how, chunks) in [
+                ("prefill", vec![t]),
+                ("prefill 4 then decode", {
+                    let mut c = vec![4];
+                    c.extend(std::iter::repeat_n(1, t - 4));
+                    c
+                }),
+            ] {
+                let want = run_chunks(streamed.as_ref(), &fixture.tokens, &chunks);
+                let got = run_chunks(resident.as_ref(), &fixture.tokens, &chunks);
+                assert_paths_agree(
+                    &fixture,
+                    &format!("K = {k}, resident vs streamed, {how}"),
+                    &got,
+                    &want,
+                    1e-5,
+                );
+                if how == "prefill" {
+                    by_k.push(got);
+                }
+            }
+            assert_eq!(
+                traffic.traffic().since(&loaded).blobs,
+                0,
+                "{name}: K = {k}: resident experts were fetched after loading"
+            );
+        }
+        // The override reaches the resident path: K = 1 and K = all move its logits.
+        for (i, k) in [(0, 1), (2, experts)] {
+            let d = divergence(&by_k[1], &by_k[i]);
+            assert!(
+                d.max_relative > 1e-3,
+                "{name}: resident K = {k} gives the configured K's logits"
             );
         }
     }

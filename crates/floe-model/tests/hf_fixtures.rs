@@ -2,26 +2,33 @@
 //! fixture of an architecture floe implements (`fixtures/hf/*`, made by transformers 5.24) is
 //! converted with floe-format's converter and run on the CPU backend; every position's logits
 //! must be within 1e-4 × max|reference| of transformers' f32 logits, through one prefill of all
-//! tokens, token-by-token decode, and mixed prefill-then-decode splits. Quantized experts (q8_0,
-//! q4) are measured against the f32 path.
+//! tokens, token-by-token decode, and mixed prefill-then-decode splits, both with routed experts
+//! streamed and with them resident (`LoadOptions::resident_experts`, selected on the device),
+//! whose logits must also agree with the streamed ones within 1e-5 × max|reference|. Quantized
+//! experts (q8_0, q4) are measured against the f32 path, and resident against streamed.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::{
-    argmax, assert_all_splits_match, convert_to, load_on, relative_error, run_chunks,
-    supported_fixtures, Fixture,
+    argmax, assert_paths_agree, assert_resident_matches_streamed, convert_to, expert_paths,
+    load_on, relative_error, run_chunks, supported_fixtures, Fixture,
 };
 use floe_compute::cpu::CpuBackend;
 use floe_format::convert::ConvertOptions;
-use floe_format::{CheckpointWriter, ExpertSource, PreadExpertSource};
-use floe_model::{load_model, LoadOptions, Model};
+use floe_format::{Checkpoint, CheckpointWriter, ExpertSource, PreadExpertSource};
+use floe_model::{load_model, LoadOptions};
 use floe_quant::QuantFormat;
 use serde_json::json;
 
 /// The tolerance of f32 logits against transformers': `max |Δ| / max |reference|` per position.
 const TOLERANCE: f32 = 1e-4;
+
+/// How close resident experts' logits must be to streamed ones: `max |Δ| / max |reference|` per
+/// position. Both paths run the same CPU kernels on the same bytes; only the order in which a
+/// token's expert outputs are summed differs (routing weight order against expert id order).
+const RESIDENT_AGREEMENT: f32 = 1e-5;
 
 /// One `#[test]` per HF fixture directory, and the table [`HF_FIXTURES`] of them. To test a
 /// new architecture's fixture, add its directory name here (one line).
@@ -53,29 +60,38 @@ fn cpu(threads: usize) -> Arc<CpuBackend> {
     Arc::new(CpuBackend::new(Some(threads)).unwrap())
 }
 
-fn load_fixture(
+/// Converts `fixture` into `tmp`, experts stored as `expert_format` (`None`: as in the source).
+fn convert_fixture(
     fixture: &Fixture,
     tmp: &std::path::Path,
     expert_format: Option<QuantFormat>,
-) -> Box<dyn Model<CpuBackend>> {
+) -> Arc<Checkpoint> {
     let suffix = expert_format.map_or("f32".to_string(), |f| f.to_string());
     let options = ConvertOptions {
         expert_format,
         ..ConvertOptions::default()
     };
-    let checkpoint = convert_to(
+    convert_to(
         &fixture.dir,
         &tmp.join(format!("{}-{suffix}", fixture.name)),
         &options,
-    );
-    load_on(checkpoint, cpu(2), &LoadOptions::default())
+    )
 }
 
 fn f32_logits_match_transformers(name: &str) {
     let fixture = Fixture::read("hf", name);
     let tmp = tempfile::tempdir().unwrap();
-    let model = load_fixture(&fixture, tmp.path(), None);
-    assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+    let checkpoint = convert_fixture(&fixture, tmp.path(), None);
+    let backend = cpu(2);
+    let [streamed, resident] =
+        expert_paths().map(|(_, options)| load_on(checkpoint.clone(), backend.clone(), &options));
+    assert_resident_matches_streamed(
+        &fixture,
+        streamed.as_ref(),
+        resident.as_ref(),
+        TOLERANCE,
+        RESIDENT_AGREEMENT,
+    );
 }
 
 #[test]
@@ -152,14 +168,25 @@ fn quantized_experts_stay_close_to_the_f32_path() {
     for name in ["qwen3_moe_a", "qwen3_moe_b", "qwen3_moe_c"] {
         let fixture = Fixture::read("hf", name);
         let t = fixture.tokens.len();
-        let f32_model = load_fixture(&fixture, tmp.path(), None);
+        let checkpoint = convert_fixture(&fixture, tmp.path(), None);
+        let f32_model = load_on(checkpoint, cpu(2), &LoadOptions::default());
         let exact = run_chunks(f32_model.as_ref(), &fixture.tokens, &[t]);
         for (format, min_agree, max_median, max_relative) in [
             (QuantFormat::Q8_0, 0.875, 0.02, 0.03),
             (QuantFormat::Q4, 0.625, 0.3, 0.6),
         ] {
-            let q_model = load_fixture(&fixture, tmp.path(), Some(format));
-            let quant = run_chunks(q_model.as_ref(), &fixture.tokens, &[t]);
+            let checkpoint = convert_fixture(&fixture, tmp.path(), Some(format));
+            let [quant, resident] = expert_paths().map(|(_, options)| {
+                let model = load_on(checkpoint.clone(), cpu(2), &options);
+                run_chunks(model.as_ref(), &fixture.tokens, &[t])
+            });
+            assert_paths_agree(
+                &fixture,
+                &format!("{format} experts resident vs streamed"),
+                &resident,
+                &quant,
+                RESIDENT_AGREEMENT,
+            );
             let e = measure(&fixture, &exact, &quant, format);
             let agree = e.top1_agree as f64 / e.positions as f64;
             assert!(
@@ -194,7 +221,7 @@ fn other_architectures_are_refused_with_the_supported_list() {
         .write_dense("model.norm.weight", &[64], QuantFormat::F32, &norm)
         .unwrap();
     let out = writer.finish(json!({})).unwrap();
-    let checkpoint = Arc::new(floe_format::Checkpoint::open(&out).unwrap());
+    let checkpoint = Arc::new(Checkpoint::open(&out).unwrap());
     let source: Arc<dyn ExpertSource> = Arc::new(PreadExpertSource::new(checkpoint.clone()));
     let message = load_model(checkpoint, cpu(1), source)
         .err()

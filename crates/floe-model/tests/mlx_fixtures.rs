@@ -2,16 +2,20 @@
 //! (`fixtures/mlx-models/*`, made by mlx-lm 0.32) is converted with floe-format's converter,
 //! keeping MLX's affine 4/2-bit weights (and 8-bit routers) byte for byte, and run on the CPU
 //! backend; its logits are compared with mlx-lm's, which are f32 math on the same quantized
-//! weights, through one prefill, token-by-token decode and mixed splits.
+//! weights, through one prefill, token-by-token decode and mixed splits, with routed experts both
+//! streamed and resident (`LoadOptions::resident_experts`: the quantized experts as device-side
+//! stacks), whose logits must agree within 1e-5 × max|reference|.
 
 mod common;
 
 use std::sync::Arc;
 
-use common::{assert_all_splits_match, convert_to, load_on, supported_fixtures, Fixture};
+use common::{
+    assert_resident_matches_streamed, convert_to, expert_paths, load_on, supported_fixtures,
+    Fixture,
+};
 use floe_compute::cpu::CpuBackend;
 use floe_format::convert::ConvertOptions;
-use floe_model::LoadOptions;
 
 /// The tolerance against mlx-lm's f32 logits for attention-only models: `max |Δ| / max
 /// |reference|` per position. floe decodes the same quantized bytes to the same f32 values and
@@ -27,6 +31,10 @@ const ATTENTION_TOLERANCE: f32 = 2e-5;
 /// worst positions 6.9–9.8e-6 (qwen3_next-q4) and 4.6–5.2e-6 (qwen3_5_moe-q4) over the four
 /// splits; 5e-5 leaves a 5× margin.
 const HYBRID_TOLERANCE: f32 = 5e-5;
+
+/// How close resident experts' logits must be to streamed ones (`max |Δ| / max |reference|`
+/// per position): the same kernels on the same bytes, summed in another order.
+const RESIDENT_AGREEMENT: f32 = 1e-5;
 
 /// One `#[test]` per MLX fixture (`test_name: "directory", tolerance`), and the table
 /// [`MLX_FIXTURES`] of them. To test a new architecture's MLX fixture, add one line here.
@@ -60,12 +68,16 @@ fn logits_match_mlx(name: &str, tolerance: f32) {
         &tmp.path().join(name),
         &ConvertOptions::default(),
     );
-    let model = load_on(
-        checkpoint,
-        Arc::new(CpuBackend::new(Some(2)).unwrap()),
-        &LoadOptions::default(),
+    let backend = Arc::new(CpuBackend::new(Some(2)).unwrap());
+    let [streamed, resident] =
+        expert_paths().map(|(_, options)| load_on(checkpoint.clone(), backend.clone(), &options));
+    assert_resident_matches_streamed(
+        &fixture,
+        streamed.as_ref(),
+        resident.as_ref(),
+        tolerance,
+        RESIDENT_AGREEMENT,
     );
-    assert_all_splits_match(&fixture, model.as_ref(), tolerance);
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! converted and run through `floe_wgpu::WgpuBackend` (any adapter, software ones such as
 //! lavapipe included) end to end; every position's logits must be within 1e-3 × max|reference|
 //! of transformers' f32 logits through one prefill, token-by-token decode and mixed splits; so
-//! must the config variants of `tests/data` (sliding window, `clip_qkv`).
+//! must the config variants of `tests/data` (sliding window, `clip_qkv`). Each runs twice: with
+//! routed experts streamed, and resident on the device (`LoadOptions::resident_experts`:
+//! `route_topk` / `matmul_selected` / `combine_selected`, no readback per layer).
 //! Without an adapter the tests print a notice and pass, unless `FLOE_REQUIRE_GPU=1`, which
 //! makes them fail.
 
@@ -10,9 +12,10 @@ mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use common::{assert_all_splits_match, convert_to, load_on, variant_fixture, Fixture};
+use common::{
+    assert_all_splits_match, convert_to, expert_paths, load_on, variant_fixture, Fixture,
+};
 use floe_format::convert::ConvertOptions;
-use floe_model::LoadOptions;
 use floe_wgpu::{WgpuBackend, WgpuOptions};
 
 /// The tolerance against transformers' f32 logits: `max |Δ| / max |reference|` per position.
@@ -60,8 +63,11 @@ fn config_variants() {
             &tmp.path().join("floe"),
             &ConvertOptions::default(),
         );
-        let model = load_on(checkpoint, backend.clone(), &LoadOptions::default());
-        assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+        for (path, options) in expert_paths() {
+            eprintln!("{variant}: experts {path}");
+            let model = load_on(checkpoint.clone(), backend.clone(), &options);
+            assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+        }
     }
 }
 
@@ -107,6 +113,9 @@ fn logits_match_transformers_on_wgpu(name: &str) {
         &tmp.path().join(name),
         &ConvertOptions::default(),
     );
-    let model = load_on(checkpoint, backend, &LoadOptions::default());
-    assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+    for (path, options) in expert_paths() {
+        eprintln!("{name}: experts {path}");
+        let model = load_on(checkpoint.clone(), backend.clone(), &options);
+        assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+    }
 }

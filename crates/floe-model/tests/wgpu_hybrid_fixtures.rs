@@ -3,7 +3,8 @@
 //! software ones such as lavapipe included); every position's logits must be within
 //! 1e-3 × max|reference| of the reference library's f32 logits through one prefill,
 //! token-by-token decode, mixed splits, and a first chunk shorter than the convolution's
-//! history. Without an adapter the tests print a notice and pass, unless `FLOE_REQUIRE_GPU=1`,
+//! history; each with routed experts streamed and resident on the device
+//! (`LoadOptions::resident_experts`). Without an adapter the tests print a notice and pass, unless `FLOE_REQUIRE_GPU=1`,
 //! which makes them fail.
 
 mod common;
@@ -11,9 +12,11 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use common::Fixture;
-use common::{assert_all_splits_match, assert_matches_reference, convert_to, load_on, run_chunks};
+use common::{
+    assert_all_splits_match, assert_matches_reference, convert_to, expert_paths, load_on,
+    run_chunks,
+};
 use floe_format::convert::ConvertOptions;
-use floe_model::LoadOptions;
 use floe_wgpu::{WgpuBackend, WgpuOptions};
 
 /// The tolerance against the reference's f32 logits: `max |Δ| / max |reference|` per position
@@ -79,9 +82,13 @@ fn logits_match_on_wgpu(group: &str, name: &str) {
         &tmp.path().join(name),
         &ConvertOptions::default(),
     );
-    let model = load_on(checkpoint, backend, &LoadOptions::default());
-    assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
     let t = fixture.tokens.len();
-    let rows = run_chunks(model.as_ref(), &fixture.tokens, &[2, 1, 1, t - 4]);
-    assert_matches_reference(&fixture, "2 + 1 + 1 + rest", &rows, TOLERANCE);
+    for (path, options) in expert_paths() {
+        eprintln!("{name}: experts {path}");
+        let model = load_on(checkpoint.clone(), backend.clone(), &options);
+        assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
+        let rows = run_chunks(model.as_ref(), &fixture.tokens, &[2, 1, 1, t - 4]);
+        let how = format!("experts {path}, 2 + 1 + 1 + rest");
+        assert_matches_reference(&fixture, &how, &rows, TOLERANCE);
+    }
 }

@@ -3,7 +3,9 @@
 //! Prints, in one run, the device's copy-bandwidth ceiling (a large buffer-to-buffer copy,
 //! bytes read + written over time) and, for each weight format at ≥ 256 MB of weights, the
 //! bandwidth the `matmul` of one token (and of 2 and 4 tokens) achieves and its fraction of the
-//! ceiling. Each result is also checked against a CPU reference on sampled rows.
+//! ceiling. Each result is also checked against a CPU reference on sampled rows. A last section
+//! times the expert-indexed `matmul_selected` at Qwen3-30B-A3B shapes (8 of 128 q4 experts of
+//! `[768, 2048]` and `[2048, 768]`, one token), counting the bytes of the 8 selected matrices.
 //!
 //! ```text
 //! cargo run --release -p floe-wgpu --example gpu_bench -- [--quick] [--tune] [--adapter NAME]
@@ -184,14 +186,24 @@ fn time_matmul(
     w: &floe_wgpu::WgpuWeight,
     reps: usize,
 ) -> Result<f64> {
+    time_op(b, reps, || b.matmul(x, w))
+}
+
+/// Seconds per call of `op` (which records GPU work): median of 5 runs of `reps` calls in one
+/// submit, after 2 warm-up calls.
+fn time_op(
+    b: &WgpuBackend,
+    reps: usize,
+    op: impl Fn() -> std::result::Result<floe_wgpu::WgpuTensor, floe_compute::ComputeError>,
+) -> Result<f64> {
     for _ in 0..2 {
-        let _ = b.matmul(x, w)?;
+        let _ = op()?;
     }
     b.finish()?;
     let mut times = Vec::new();
     for _ in 0..5 {
         let outs: Vec<_> = (0..reps)
-            .map(|_| b.matmul(x, w))
+            .map(|_| op())
             .collect::<std::result::Result<_, _>>()?;
         let t = Instant::now();
         b.finish()?;
@@ -199,6 +211,84 @@ fn time_matmul(
         drop(outs);
     }
     Ok(median(times))
+}
+
+/// `matmul_selected` at Qwen3-30B-A3B shapes: a q4 stack of `experts` experts of
+/// `[768, 2048]` (gate) and of `[2048, 768]` (down), 8 routes of one token from `route_topk`
+/// on random logits. Returns the lines for the summary.
+fn bench_selected(
+    b: &WgpuBackend,
+    rng: &mut Rng,
+    ceiling: f64,
+    reps: usize,
+    experts: usize,
+) -> Result<Vec<String>> {
+    let format: QuantFormat = "q4".parse()?;
+    let k = 8;
+    let mut lines = Vec::new();
+    for (label, rows, cols) in [("gate", 768usize, 2048usize), ("down", 2048, 768)] {
+        let parts: Vec<WeightData> = (0..experts)
+            .map(|_| random_weight(format, rows, cols, rng))
+            .collect::<Result<_>>()?;
+        let stack = b.weight_stack(parts.clone())?;
+        let logits: Vec<f32> = (0..experts).map(|_| 4.0 * rng.unit()).collect();
+        let routes = b.route_topk(&b.upload(&logits, 1, experts)?, k, true)?;
+        let xs: Vec<f32> = (0..cols).map(|_| rng.unit()).collect();
+        let x = b.upload(&xs, 1, cols)?;
+        // Check: the 8 selected rows' products against a CPU reference on sampled rows.
+        let ids: Vec<usize> = b.download(&routes)?[..k]
+            .iter()
+            .map(|&v| v as usize)
+            .collect();
+        let got = b.download(&b.matmul_selected(&x, &stack, &routes)?)?;
+        let mut worst = 0f64;
+        let mut row = vec![0f32; cols];
+        for (j, &id) in ids.iter().enumerate() {
+            let data = &parts[id];
+            let m = QuantMatrix::new(data.format, rows, cols, &data.bytes)?;
+            for r in (0..rows).step_by(rows / 16) {
+                m.dequantize_row(r, &mut row);
+                let exact: f64 = row
+                    .iter()
+                    .zip(&xs)
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum();
+                let scale: f64 = row
+                    .iter()
+                    .zip(&xs)
+                    .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                    .sum();
+                worst = worst.max((got[j * rows + r] as f64 - exact).abs() / scale.max(1e-30));
+            }
+        }
+        let moved = k * parts[0].bytes.len() + 4 * (cols + k * rows);
+        let secs = time_op(b, reps, || b.matmul_selected(&x, &stack, &routes))?;
+        let gbs = moved as f64 / secs / 1e9;
+        let line = format!(
+            "  selected q4 {label} {k} of {experts} [{rows}x{cols}] {:6.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy  max rel err {worst:.1e}",
+            moved as f64 / 1e6,
+            secs * 1e6,
+            100.0 * gbs / ceiling
+        );
+        println!("{line}");
+        lines.push(line);
+        // The same bytes as one dense weight ([8·rows, cols], plain `matmul`): what the
+        // selected kernel is compared against.
+        let dense = random_weight(format, k * rows, cols, rng)?;
+        let w = b.weight(dense)?;
+        let secs = time_op(b, reps, || b.matmul(&x, &w))?;
+        let gbs = moved as f64 / secs / 1e9;
+        let line = format!(
+            "  dense    q4 {label} as one [{}x{cols}] {:6.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy",
+            k * rows,
+            moved as f64 / 1e6,
+            secs * 1e6,
+            100.0 * gbs / ceiling
+        );
+        println!("{line}");
+        lines.push(line);
+    }
+    Ok(lines)
 }
 
 /// Largest error on sampled rows of the backend's product, relative to Σ|w·x| of the row.
@@ -314,6 +404,18 @@ fn main() -> Result<()> {
             b.set_matvec_kernel(CodeDecode::Mantissa, None);
         }
     }
+    // Qwen3-30B-A3B has 128 experts per layer; --quick stacks 16 to keep the upload short.
+    let experts = if args.quick { 16 } else { 128 };
+    // One selected product moves ~7 MB (tens of µs on a GPU): 20× the repetitions keep each
+    // timed submit long enough that launch gaps and clock ramps do not dominate.
+    let selected_reps = if args.quick { reps } else { 20 * reps };
+    table.extend(bench_selected(
+        &b,
+        &mut rng,
+        ceiling,
+        selected_reps,
+        experts,
+    )?);
     println!(
         "\nsummary (copy ceiling {ceiling:.0} GB/s on {}):",
         b.adapter().name

@@ -3,16 +3,17 @@
 use std::sync::{Arc, Mutex};
 
 use floe_compute::{
-    check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertWeightKey,
-    RopeSpec, Routing, WeightData,
+    check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertCacheStats,
+    ExpertWeightKey, RopeSpec, Routing, WeightData,
 };
 
 use crate::adapter::{self, AdapterSummary};
 use crate::context::Gpu;
-use crate::expert_cache::{ExpertCacheStats, GpuExpertCache};
+use crate::expert_cache::GpuExpertCache;
 use crate::pipelines::{KernelKey, PipelineCache};
 use crate::pool::BufferPool;
 use crate::recorder::{Bind, Recorder};
+use crate::stack::{self, WgpuWeightStack};
 use crate::staging::StagingRing;
 use crate::tensor::{WgpuTensor, WgpuWeight};
 use crate::{weights, CodeDecode, MatvecTuning, WgpuOptions};
@@ -80,14 +81,6 @@ impl WgpuBackend {
             pipelines,
             matvec,
         })
-    }
-
-    /// The expert cache's counters (all zero when [`WgpuOptions::expert_cache_bytes`] is 0).
-    pub fn expert_cache_stats(&self) -> ExpertCacheStats {
-        self.experts
-            .as_ref()
-            .map(GpuExpertCache::stats)
-            .unwrap_or_default()
     }
 
     /// Every adapter wgpu finds on this machine, hardware first (for `--backend` help and
@@ -218,6 +211,7 @@ impl WgpuBackend {
 impl Backend for WgpuBackend {
     type Tensor = WgpuTensor;
     type Weight = WgpuWeight;
+    type WeightStack = WgpuWeightStack;
 
     fn name(&self) -> String {
         let info = &self.gpu.info;
@@ -287,6 +281,52 @@ impl Backend for WgpuBackend {
 
     fn weight_shape(&self, w: &WgpuWeight) -> [usize; 2] {
         [w.rows, w.cols]
+    }
+
+    /// The expert cache's counters, or `None` when [`WgpuOptions::expert_cache_bytes`] is 0.
+    fn expert_cache_stats(&self) -> Option<ExpertCacheStats> {
+        self.experts.as_ref().map(GpuExpertCache::stats)
+    }
+
+    fn weight_stack(&self, parts: Vec<WeightData>) -> Result<WgpuWeightStack, ComputeError> {
+        stack::upload(&self.gpu, &self.staging, parts)
+    }
+
+    fn weight_stack_shape(&self, s: &WgpuWeightStack) -> [usize; 3] {
+        [s.entries, s.rows, s.cols]
+    }
+
+    fn route_topk(
+        &self,
+        logits: &WgpuTensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::softmax_topk(logits.shape(), k)?;
+        self.op_route_topk(logits, k, renormalize)
+    }
+
+    fn matmul_selected(
+        &self,
+        x: &WgpuTensor,
+        stack: &WgpuWeightStack,
+        routes: &WgpuTensor,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::matmul_selected(
+            x.shape(),
+            [stack.entries, stack.rows, stack.cols],
+            routes.shape(),
+        )?;
+        self.op_matmul_selected(x, stack, routes)
+    }
+
+    fn combine_selected(
+        &self,
+        y: &WgpuTensor,
+        routes: &WgpuTensor,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::combine_selected(y.shape(), routes.shape())?;
+        self.op_combine_selected(y, routes)
     }
 
     fn embed(&self, table: &WgpuWeight, ids: &[u32]) -> Result<WgpuTensor, ComputeError> {

@@ -12,27 +12,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use floe_compute::{ComputeError, ExpertPart, ExpertWeightKey, WeightData};
+use floe_compute::{ComputeError, ExpertCacheStats, ExpertPart, ExpertWeightKey, WeightData};
 use floe_stream::cache::{BlobKey, Cacheable, ExpertCache, PolicyKind};
 
 use crate::tensor::WgpuWeight;
-
-/// Counters of a [`crate::WgpuBackend`]'s expert cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExpertCacheStats {
-    /// The VRAM budget in bytes (0: the cache is off).
-    pub budget_bytes: u64,
-    /// Bytes of expert weights resident now.
-    pub resident_bytes: u64,
-    /// Expert matrices resident now.
-    pub resident_weights: usize,
-    /// Requests answered from the cache (no upload).
-    pub hits: u64,
-    /// Requests that uploaded the bytes.
-    pub misses: u64,
-    /// Weights evicted to make room.
-    pub evictions: u64,
-}
 
 /// A cached weight: the device buffers and what they count against the budget.
 #[derive(Clone)]

@@ -9,9 +9,9 @@ use crate::staging::StagingRing;
 use crate::tensor::{WeightChunk, WgpuWeight};
 
 /// Kernels index weight buffers with u32 byte offsets, so no chunk may reach 4 GiB.
-const MAX_CHUNK: u64 = (1 << 32) - 256;
+pub(crate) const MAX_CHUNK: u64 = (1 << 32) - 256;
 /// Slack after a chunk's bytes: the Q8_0 kernel reads the whole word holding a block's last byte.
-const SLACK: u64 = 16;
+pub(crate) const SLACK: u64 = 16;
 
 /// Rows per chunk for a `[rows, cols]` weight in `format`, or why it cannot be stored.
 pub(crate) fn rows_per_chunk(

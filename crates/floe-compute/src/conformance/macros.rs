@@ -129,6 +129,28 @@ macro_rules! backend_conformance_tests {
                 t2_e32_k1_ties: (2, 32, 1, false, true, 8.0),
                 large_logits: (3, 16, 4, true, false, 200.0),
             });
+            $crate::__conformance_group!(route_topk, route_topk {
+                t1_e8_k2_renorm: (1, 8, 2, true), t7_e64_k8: (7, 64, 8, false),
+                t5_e512_k10_renorm: (5, 512, 10, true), t3_e128_k_all: (3, 128, 128, true),
+            });
+            $crate::__conformance_group!(matmul_selected, matmul_selected {
+                q4_t1_e8_k2_routed: ("q4", 1, 256, 70, 8, 2, false, false),
+                q4_t1_e16_k4_per_selection: ("q4", 1, 128, 256, 16, 4, true, false),
+                q4_t5_e8_k3_uploaded: ("q4", 5, 256, 33, 8, 3, false, true),
+                q2_t2_e4_k2_uploaded: ("q2", 2, 256, 40, 4, 2, true, true),
+                q8_0_t3_e6_k2: ("q8_0", 3, 64, 129, 6, 2, false, true),
+                q8_0_t1_e32_k8_per_selection: ("q8_0", 1, 512, 64, 32, 8, true, false),
+                f32_t2_e4_k2: ("f32", 2, 64, 37, 4, 2, false, true),
+                f32_odd_columns: ("f32", 2, 37, 11, 3, 2, true, true),
+                f16_t4_e5_k2: ("f16", 4, 64, 20, 5, 2, true, true),
+                bf16_t1_e8_k4: ("bf16", 1, 256, 300, 8, 4, false, false),
+                affine8_g32_f16_t2: ("affine8-g32-f16", 2, 64, 33, 4, 2, false, true),
+                affine2_g32_f32_t3: ("affine2-g32-f32", 3, 96, 17, 4, 2, true, true),
+                q4_prefill_t40_e8_k2: ("q4", 40, 128, 64, 8, 2, false, false),
+            });
+            $crate::__conformance_group!(combine_selected, combine_selected {
+                t1_k1_c16: (1, 1, 16), t1_k8_c2048: (1, 8, 2048), t5_k3_c33: (5, 3, 33), t40_k2_c256: (40, 2, 256),
+            });
             $crate::__conformance_group!(tensors, upload_download { t1_c1: (1, 1), t7_c333: (7, 333) });
             $crate::__conformance_group!(zeros, zeros { t1_c1: (1, 1), t5_c100: (5, 100) });
             $crate::__conformance_group!(reshape, reshape { heads: (7, 256, 28, 64), flatten: (4, 8, 1, 32), t1: (1, 6, 3, 2) });
@@ -164,7 +186,7 @@ macro_rules! backend_conformance_tests {
                 tensors: tensor_errors, weights: weight_errors, embed: embed_errors, matmul: matmul_errors,
                 rms_norm: rms_norm_errors, rope: rope_errors, attention: attention_errors,
                 elementwise: elementwise_errors, router: router_errors, rows: row_errors,
-                recurrent: recurrent_errors,
+                recurrent: recurrent_errors, selected: selected_errors,
             });
         }
     };

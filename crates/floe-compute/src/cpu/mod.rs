@@ -9,6 +9,7 @@ mod recurrent;
 mod rope;
 mod router;
 mod rows;
+mod selected;
 mod simd;
 mod tensor;
 mod weight_rows;
@@ -19,6 +20,7 @@ use crate::{
     check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, RopeSpec, Routing,
     WeightData,
 };
+pub use selected::CpuWeightStack;
 use simd::Simd;
 pub use tensor::{CpuTensor, CpuWeight};
 
@@ -119,6 +121,7 @@ impl CpuBackend {
 impl Backend for CpuBackend {
     type Tensor = CpuTensor;
     type Weight = CpuWeight;
+    type WeightStack = CpuWeightStack;
 
     fn name(&self) -> String {
         let threads = if self.threads == 1 {
@@ -178,6 +181,48 @@ impl Backend for CpuBackend {
 
     fn weight_shape(&self, w: &CpuWeight) -> [usize; 2] {
         w.shape()
+    }
+
+    fn weight_stack(&self, parts: Vec<WeightData>) -> Result<CpuWeightStack, ComputeError> {
+        check::weight_stack(&parts)?;
+        let entries = parts
+            .into_iter()
+            .map(|data| self.weight(data))
+            .collect::<Result<_, _>>()?;
+        Ok(CpuWeightStack { entries })
+    }
+
+    fn weight_stack_shape(&self, s: &CpuWeightStack) -> [usize; 3] {
+        s.shape()
+    }
+
+    fn route_topk(
+        &self,
+        logits: &CpuTensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<CpuTensor, ComputeError> {
+        check::softmax_topk(logits.shape(), k)?;
+        Ok(selected::route_topk(logits, k, renormalize))
+    }
+
+    fn matmul_selected(
+        &self,
+        x: &CpuTensor,
+        stack: &CpuWeightStack,
+        routes: &CpuTensor,
+    ) -> Result<CpuTensor, ComputeError> {
+        check::matmul_selected(x.shape(), stack.shape(), routes.shape())?;
+        selected::matmul_selected(self, x, stack, routes)
+    }
+
+    fn combine_selected(
+        &self,
+        y: &CpuTensor,
+        routes: &CpuTensor,
+    ) -> Result<CpuTensor, ComputeError> {
+        check::combine_selected(y.shape(), routes.shape())?;
+        Ok(selected::combine_selected(y, routes))
     }
 
     fn embed(&self, table: &CpuWeight, ids: &[u32]) -> Result<CpuTensor, ComputeError> {

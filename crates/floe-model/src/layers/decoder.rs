@@ -26,15 +26,18 @@ pub enum FeedForward<B: Backend> {
 impl<B: Backend> FeedForward<B> {
     /// The routed experts of decoder layer `layer`, behind the router
     /// `model.layers.{layer}.mlp.gate.weight` (every architecture on this stack names it so; the
-    /// converter renames Mixtral's `block_sparse_moe.`).
+    /// converter renames Mixtral's `block_sparse_moe.`), loaded resident when `experts` says so
+    /// ([`SparseMoe::load`]).
     pub fn load_sparse(
         loader: &WeightLoader<'_, B>,
+        experts: &ExpertContext,
         layer: usize,
         routing: RouterConfig,
         expert: ExpertShape,
     ) -> Result<Self, ModelError> {
         Ok(FeedForward::Sparse(SparseMoe::load(
             loader,
+            experts,
             &format!("model.layers.{layer}.mlp.gate.weight"),
             layer as u32,
             routing,

@@ -7,3 +7,4 @@ pub mod gated_attention;
 pub mod gated_delta_net;
 pub mod mlp;
 pub mod moe;
+pub(crate) mod moe_resident;

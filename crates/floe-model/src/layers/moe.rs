@@ -1,16 +1,19 @@
 //! A sparse mixture-of-experts block with a softmax top-k router, computed layer-major: the
 //! whole chunk of tokens is routed first, then each needed expert is fetched once through an
-//! [`ExpertSource`] and applied to all of its tokens, in the order the blobs arrive.
+//! [`ExpertSource`] and applied to all of its tokens, in the order the blobs arrive. With
+//! [`ExpertContext::resident`] every expert is loaded into backend memory instead and selected on
+//! the device (`layers::moe_resident`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use floe_compute::{Backend, ExpertPart, ExpertWeightKey, Routing, WeightData};
-use floe_format::{Checkpoint, ExpertSource, ExpertView, FormatError};
+use floe_compute::{Backend, ExpertPart, ExpertWeightKey, Routing};
+use floe_format::{Checkpoint, ExpertSource, FormatError};
 
 use crate::layers::mlp::swiglu_mlp;
+use crate::layers::moe_resident::{blob_parts, ResidentExperts};
 use crate::weights::WeightLoader;
 use crate::{ModelError, Timings};
 
@@ -25,6 +28,12 @@ pub struct ExpertContext {
     /// Routes every token to this many experts instead of each router's configured top-k
     /// (`--experts-per-token`); `None` keeps the configuration's.
     pub experts_per_token: Option<usize>,
+    /// Loads every routed expert into backend memory when the model is loaded (through
+    /// [`Backend::weight_stack`]) and selects them on the device per token
+    /// ([`Backend::route_topk`], [`Backend::matmul_selected`], [`Backend::combine_selected`]):
+    /// forward passes then read no expert bytes and nothing back per layer, and prefetch hints
+    /// are not given. `false` streams experts through `source` per forward pass.
+    pub resident: bool,
 }
 
 impl ExpertContext {
@@ -34,6 +43,7 @@ impl ExpertContext {
             checkpoint,
             source,
             experts_per_token: None,
+            resident: false,
         }
     }
 
@@ -82,6 +92,8 @@ pub struct SparseMoe<B: Backend> {
     router: B::Weight,
     routing: RouterConfig,
     shape: ExpertShape,
+    /// The layer's experts in backend memory when loaded resident; `None`: streamed.
+    resident: Option<ResidentExperts<B>>,
 }
 
 /// Tokens routed to one expert: their rows in the chunk and combine weights.
@@ -94,20 +106,42 @@ struct ExpertWork {
 impl<B: Backend> SparseMoe<B> {
     /// Loads the router `router_name` (`[num_experts, hidden]`) of decoder layer `layer` and
     /// checks that the checkpoint's expert layout of that layer matches `routing` and `shape`.
+    /// When `experts` is [resident](ExpertContext::resident), also fetches every expert of the
+    /// layer through its source and keeps them in backend memory.
     pub fn load(
         loader: &WeightLoader<'_, B>,
+        experts: &ExpertContext,
         router_name: &str,
         layer: u32,
         routing: RouterConfig,
         shape: ExpertShape,
     ) -> Result<Self, ModelError> {
         check_expert_layout(loader.checkpoint(), layer, routing.num_experts, shape)?;
+        let router = loader.matrix(router_name, routing.num_experts, shape.hidden)?;
+        let resident = if experts.resident {
+            Some(ResidentExperts::load(
+                loader.backend(),
+                &experts.checkpoint,
+                experts.source.as_ref(),
+                layer,
+                routing.num_experts,
+                shape,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             layer,
-            router: loader.matrix(router_name, routing.num_experts, shape.hidden)?,
+            router,
             routing,
             shape,
+            resident,
         })
+    }
+
+    /// Whether this block's experts are resident in backend memory.
+    pub fn is_resident(&self) -> bool {
+        self.resident.is_some()
     }
 
     /// The block applied to the already-normalized rows `x` (`[T, hidden]`); router, expert I/O
@@ -124,8 +158,9 @@ impl<B: Backend> SparseMoe<B> {
 
     /// As [`forward`](Self::forward), running `alongside` exactly once while the experts load:
     /// when the first blob arrives (before its expert is computed), so that work overlaps the
-    /// source's remaining reads, or after the fetch if it delivered nothing. Its time is not
-    /// counted in `timings`' MoE phases; an error from it fails the block.
+    /// source's remaining reads, or after the fetch if it delivered nothing (resident experts:
+    /// after routing, before the experts). Its time is not counted in `timings`' MoE phases; an
+    /// error from it fails the block.
     pub fn forward_alongside(
         &self,
         backend: &B,
@@ -134,9 +169,18 @@ impl<B: Backend> SparseMoe<B> {
         timings: &mut Timings,
         alongside: &mut dyn FnMut() -> Result<(), ModelError>,
     ) -> Result<B::Tensor, ModelError> {
+        let top_k = experts.top_k(&self.routing)?;
+        if let Some(resident) = &self.resident {
+            // Routing stays on the device: no readback, no fetch.
+            let started = Instant::now();
+            let logits = backend.matmul(x, &self.router)?;
+            let routes = backend.route_topk(&logits, top_k, self.routing.renormalize)?;
+            timings.router += started.elapsed();
+            alongside()?;
+            return resident.forward(backend, x, &routes, timings);
+        }
         let started = Instant::now();
         let [t, _] = backend.shape(x);
-        let top_k = experts.top_k(&self.routing)?;
         let logits = backend.matmul(x, &self.router)?;
         let routings = backend.softmax_topk(&logits, top_k, self.routing.renormalize)?;
         let work = self.group_by_expert(&routings, t)?;
@@ -218,8 +262,8 @@ impl<B: Backend> SparseMoe<B> {
 
     /// Prefetch: routes `x` (the previous layer's normalized post-attention rows, standing in for
     /// this layer's input, which does not exist yet) with this layer's router and hints the
-    /// chosen experts to the source. Does nothing unless the source
-    /// [wants hints](ExpertSource::wants_hints). Hints only steer reads, never results.
+    /// chosen experts to the source. Does nothing when the experts are resident or the source
+    /// does not [want hints](ExpertSource::wants_hints). Hints only steer reads, never results.
     pub fn hint(
         &self,
         backend: &B,
@@ -227,7 +271,7 @@ impl<B: Backend> SparseMoe<B> {
         experts: &ExpertContext,
         timings: &mut Timings,
     ) -> Result<(), ModelError> {
-        if !experts.source.wants_hints() {
+        if self.resident.is_some() || !experts.source.wants_hints() {
             return Ok(());
         }
         let started = Instant::now();
@@ -293,57 +337,21 @@ impl<B: Backend> SparseMoe<B> {
         blob: &Bytes,
         work: &ExpertWork,
     ) -> Result<B::Tensor, ModelError> {
-        let parts = checkpoint.split_blob(self.layer, blob)?;
-        let h = self.shape.hidden;
-        let i = self.shape.intermediate;
-        let weight = |name: &str, part, rows, cols| -> Result<B::Weight, ModelError> {
-            let view = find_part(&parts, name, self.layer, id)?;
-            if view.rows != rows || view.cols != cols {
-                return Err(ModelError::tensor(
-                    format!("layer {} expert {id} part {name}", self.layer),
-                    format!(
-                        "expected [{rows}, {cols}], found [{}, {}]",
-                        view.rows, view.cols
-                    ),
-                ));
-            }
+        let [gate, up, down] = blob_parts(checkpoint, self.layer, id, blob, self.shape)?;
+        let weight = |part, data| -> Result<B::Weight, ModelError> {
             let key = ExpertWeightKey {
                 layer: self.layer,
                 expert: id,
                 part,
             };
-            let data = WeightData {
-                format: view.format,
-                rows,
-                cols,
-                bytes: view.bytes.clone(),
-            };
             Ok(backend.expert_weight(key, data)?)
         };
-        let gate = weight("gate", ExpertPart::Gate, i, h)?;
-        let up = weight("up", ExpertPart::Up, i, h)?;
-        let down = weight("down", ExpertPart::Down, h, i)?;
+        let gate = weight(ExpertPart::Gate, gate)?;
+        let up = weight(ExpertPart::Up, up)?;
+        let down = weight(ExpertPart::Down, down)?;
         let xs = backend.gather_rows(x, &work.rows)?;
         swiglu_mlp(backend, &xs, &gate, &up, &down)
     }
-}
-
-fn find_part<'a>(
-    parts: &'a [(String, ExpertView)],
-    name: &str,
-    layer: u32,
-    expert: u32,
-) -> Result<&'a ExpertView, ModelError> {
-    parts
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v)
-        .ok_or_else(|| {
-            ModelError::tensor(
-                format!("layer {layer} expert {expert}"),
-                format!("blob has no '{name}' part"),
-            )
-        })
 }
 
 /// Checks the manifest's expert layout of `layer` against the model's configuration.

@@ -318,3 +318,76 @@ pub fn assert_all_splits_match<B: Backend>(
         assert_matches_reference(fixture, how, &rows, tolerance);
     }
 }
+
+/// The two ways routed experts reach the backend, named: streamed through the expert source per
+/// forward pass (the default), and resident in backend memory, selected on the device.
+pub fn expert_paths() -> [(&'static str, LoadOptions); 2] {
+    [
+        ("streamed", LoadOptions::default()),
+        (
+            "resident",
+            LoadOptions {
+                resident_experts: true,
+                ..LoadOptions::default()
+            },
+        ),
+    ]
+}
+
+/// Asserts that every position of `rows` is within `tolerance · max |reference|` of `other`
+/// (another path's logits for the same tokens), with the fixture's reference logits as the
+/// scale; prints the worst difference.
+pub fn assert_paths_agree(
+    fixture: &Fixture,
+    how: &str,
+    rows: &[Vec<f32>],
+    other: &[Vec<f32>],
+    tolerance: f32,
+) {
+    assert_eq!(rows.len(), other.len(), "{} ({how})", fixture.name);
+    let mut worst = 0f32;
+    for (i, ((row, o), reference)) in rows.iter().zip(other).zip(&fixture.logits).enumerate() {
+        assert_eq!(row.len(), o.len());
+        let diff = row
+            .iter()
+            .zip(o)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+            / max_abs(reference);
+        assert!(
+            diff <= tolerance,
+            "{} ({how}): position {i}: max |Δ| / max |ref| = {diff:.3e} > {tolerance:e}",
+            fixture.name
+        );
+        worst = worst.max(diff);
+    }
+    eprintln!(
+        "{} ({how}): worst position max |Δ| / max |ref| = {worst:.2e}",
+        fixture.name
+    );
+}
+
+/// [`assert_all_splits_match`] for both models (`streamed` and `resident`), and every split's
+/// resident logits within `agreement · max |reference|` of the streamed ones.
+pub fn assert_resident_matches_streamed<B: Backend>(
+    fixture: &Fixture,
+    streamed: &dyn Model<B>,
+    resident: &dyn Model<B>,
+    tolerance: f32,
+    agreement: f32,
+) {
+    assert_eq!(resident.info().vocab_size, fixture.logits[0].len());
+    for (how, chunks) in splits(fixture.tokens.len()) {
+        let s = run_chunks(streamed, &fixture.tokens, &chunks);
+        let r = run_chunks(resident, &fixture.tokens, &chunks);
+        assert_matches_reference(fixture, &format!("streamed, {how}"), &s, tolerance);
+        assert_matches_reference(fixture, &format!("resident, {how}"), &r, tolerance);
+        assert_paths_agree(
+            fixture,
+            &format!("resident vs streamed, {how}"),
+            &r,
+            &s,
+            agreement,
+        );
+    }
+}

@@ -29,7 +29,8 @@ pub(crate) fn format_constants(key: KernelKey, format: QuantFormat) -> KernelKey
         .with("STYPE", stype)
 }
 
-fn scale_type(s: ScaleType) -> u32 {
+/// The `STYPE` constant of an affine scale type.
+pub(super) fn scale_type(s: ScaleType) -> u32 {
     match s {
         ScaleType::F32 => 0,
         ScaleType::F16 => 1,
@@ -39,7 +40,7 @@ fn scale_type(s: ScaleType) -> u32 {
 
 /// Values one invocation reads per 16-byte-unit step of a vectorized kernel, or `None` when rows
 /// of `cols` values cannot be read in such units.
-fn vector_unit(format: QuantFormat, cols: usize) -> Option<u32> {
+pub(super) fn vector_unit(format: QuantFormat, cols: usize) -> Option<u32> {
     let unit = match format {
         QuantFormat::F32 => 4,
         QuantFormat::F16 | QuantFormat::Bf16 => 8,
@@ -89,7 +90,7 @@ impl WgpuBackend {
     }
 
     /// The workgroup shape for rows of `units` units.
-    fn matvec_shape(
+    pub(super) fn matvec_shape(
         &self,
         tuning: Option<MatvecTuning>,
         rows: usize,

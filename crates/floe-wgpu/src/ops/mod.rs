@@ -8,5 +8,6 @@ mod norm;
 mod recurrent;
 mod router;
 mod rows;
+mod selected;
 
 pub(crate) use matmul::format_constants;

@@ -25,18 +25,7 @@ impl WgpuBackend {
         let rows = logits.rows;
         let bytes = (rows * k * 8) as u64;
         let out = self.pool.take(bytes);
-        let prm = params(&[
-            u32_of("softmax_topk", "rows", rows)?,
-            logits.cols as u32,
-            k as u32,
-            renormalize as u32,
-        ]);
-        let binds = [
-            Bind::Data(&prm),
-            Bind::Buffer(logits.buf()),
-            Bind::Buffer(out.buffer()),
-        ];
-        self.run("softmax_topk", KernelKey::new("softmax_topk"), &binds, rows)?;
+        self.record_topk("softmax_topk", logits, k, renormalize, out.buffer(), false)?;
         let words: Vec<u32> =
             bytemuck::pod_collect_to_vec(&self.recorder.read(out.buffer(), bytes)?);
         Ok(words
@@ -46,5 +35,50 @@ impl WgpuBackend {
                 weights: row[k..].iter().map(|&w| f32::from_bits(w)).collect(),
             })
             .collect())
+    }
+
+    /// The router with its result left on the device: a `[T, 2k]` routing tensor (ids as
+    /// exact f32 values, then weights).
+    pub(crate) fn op_route_topk(
+        &self,
+        logits: &WgpuTensor,
+        k: usize,
+        renormalize: bool,
+    ) -> Result<WgpuTensor, ComputeError> {
+        if k > MAX_K {
+            return Err(ComputeError::Unsupported(format!(
+                "route_topk: k = {k} is more than the {MAX_K} this backend selects"
+            )));
+        }
+        let out = self.alloc("route_topk", logits.rows, 2 * k)?;
+        self.record_topk("route_topk", logits, k, renormalize, out.buf(), true)?;
+        Ok(out)
+    }
+
+    /// Records the router kernel writing each row's `k` ids (u32, or f32 values when
+    /// `ids_as_f32`) and `k` weights into `out`.
+    fn record_topk(
+        &self,
+        op: &'static str,
+        logits: &WgpuTensor,
+        k: usize,
+        renormalize: bool,
+        out: &wgpu::Buffer,
+        ids_as_f32: bool,
+    ) -> Result<(), ComputeError> {
+        let rows = logits.rows;
+        let prm = params(&[
+            u32_of(op, "rows", rows)?,
+            logits.cols as u32,
+            k as u32,
+            renormalize as u32,
+        ]);
+        let binds = [
+            Bind::Data(&prm),
+            Bind::Buffer(logits.buf()),
+            Bind::Buffer(out),
+        ];
+        let key = KernelKey::new("softmax_topk").with("IDF", ids_as_f32 as u32);
+        self.run(op, key, &binds, rows)
     }
 }

@@ -1,6 +1,7 @@
 // Router: softmax of each row and its k largest probabilities, one workgroup of 256 per row.
 // Ties go to the lower expert id. prm: [0] rows, [1] experts, [2] k, [3] renormalize.
-// OUT per row: k expert ids, then k weights (f32 bits).
+// OUT per row: k expert ids (as u32, or with IDF = 1 as exact f32 values: a routing tensor),
+// then k weights (f32 bits).
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
 @group(0) @binding(1) var<storage, read> L: array<f32>;
 @group(0) @binding(2) var<storage, read_write> OUT: array<u32>;
@@ -97,7 +98,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             if prm[3] != 0u {
                 p = p / kept;
             }
-            OUT[out + r] = chosen[r];
+            if IDF == 1u {
+                OUT[out + r] = bitcast<u32>(f32(chosen[r]));
+            } else {
+                OUT[out + r] = chosen[r];
+            }
             OUT[out + k + r] = bitcast<u32>(p);
         }
     }

@@ -9,6 +9,7 @@ mod recurrent;
 mod rope;
 mod router;
 mod rows;
+mod selected;
 mod weights;
 
 pub use attention::attention;
@@ -23,6 +24,7 @@ pub use router::softmax_topk;
 pub use rows::{
     gather_rows, reshape, scatter_add_rows, slice_cols, upload_download, write_rows, zeros,
 };
+pub use selected::{combine_selected, matmul_selected, route_topk, selected_errors};
 pub use weights::{embed, matmul, rms_norm};
 
 use super::compare::ok;

@@ -68,7 +68,7 @@ impl<B: Backend> Olmoe<B> {
         };
         let layers = (0..config.num_hidden_layers)
             .map(|l| {
-                let moe = FeedForward::load_sparse(&loader, l, routing, expert)?;
+                let moe = FeedForward::load_sparse(&loader, &experts, l, routing, expert)?;
                 DecoderLayer::load(&loader, l, shape, options, moe)
             })
             .collect::<Result<Vec<_>, ModelError>>()?;

@@ -56,7 +56,7 @@ impl<B: Backend> Qwen3Moe<B> {
         };
         let layers = (0..config.num_hidden_layers)
             .map(|l| {
-                let feed_forward = load_feed_forward(&loader, &config, l)?;
+                let feed_forward = load_feed_forward(&loader, &experts, &config, l)?;
                 DecoderLayer::load(&loader, l, shape, AttentionOptions::default(), feed_forward)
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -91,6 +91,7 @@ impl<B: Backend> Qwen3Moe<B> {
 /// `model.layers.{layer}.mlp`.
 fn load_feed_forward<B: Backend>(
     loader: &WeightLoader<'_, B>,
+    experts: &ExpertContext,
     config: &Qwen3MoeConfig,
     layer: usize,
 ) -> Result<FeedForward<B>, ModelError> {
@@ -106,7 +107,7 @@ fn load_feed_forward<B: Backend>(
             hidden,
             intermediate: config.moe_intermediate_size,
         };
-        FeedForward::load_sparse(loader, layer, routing, expert)
+        FeedForward::load_sparse(loader, experts, layer, routing, expert)
     } else {
         let intermediate = config.intermediate_size.ok_or_else(|| {
             ModelError::config(

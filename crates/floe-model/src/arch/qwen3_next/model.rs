@@ -144,6 +144,7 @@ impl<B: Backend> HybridMoe<B> {
                 };
                 FeedForward::Sparse(SharedExpertMoe::load(
                     &loader,
+                    &experts,
                     l,
                     routing,
                     expert,

@@ -21,9 +21,11 @@ impl<B: Backend> SharedExpertMoe<B> {
     /// Loads decoder layer `layer`'s router `model.layers.{layer}.mlp.gate.weight` (checking the
     /// checkpoint's expert layout against `routing` and `expert`), its shared expert
     /// `mlp.shared_expert.{gate,up,down}_proj.weight` (intermediate `shared_intermediate`) and
-    /// `mlp.shared_expert_gate.weight` (`[1, hidden]`).
+    /// `mlp.shared_expert_gate.weight` (`[1, hidden]`); the routed experts are loaded resident
+    /// when `experts` says so.
     pub fn load(
         loader: &WeightLoader<'_, B>,
+        experts: &ExpertContext,
         layer: usize,
         routing: RouterConfig,
         expert: ExpertShape,
@@ -33,6 +35,7 @@ impl<B: Backend> SharedExpertMoe<B> {
         Ok(Self {
             routed: SparseMoe::load(
                 loader,
+                experts,
                 &format!("{p}.gate.weight"),
                 layer as u32,
                 routing,
