@@ -98,9 +98,50 @@ fn lookup(name: &str) -> Option<Template> {
     }
 }
 
+/// The one-token matrix-vector kernel (`matvec1.wgsl`) around a format's unit snippet, plain or
+/// selected (`matvec1s_*`: the expert-indexed product), with its bindings numbered after the
+/// snippet's weight bindings.
+fn matvec1(name: &str) -> Option<String> {
+    let (selected, format) = match name.strip_prefix("matvec1s_") {
+        Some(format) => (true, format),
+        None => (false, name.strip_prefix("matvec1_")?),
+    };
+    let (unit_fn, weight_bindings) = match format {
+        "affine" => (include_str!("shaders/mv1_affine.wgsl"), 2),
+        "q8_0" => (include_str!("shaders/mv1_q8_0.wgsl"), 1),
+        "float" => (include_str!("shaders/mv1_float.wgsl"), 1),
+        _ => return None,
+    };
+    let (x, y) = (weight_bindings + 1, weight_bindings + 2);
+    let sel_decl = if selected {
+        format!(
+            "@group(0) @binding({}) var<storage, read> IDS: array<f32>;",
+            y + 1
+        )
+    } else {
+        String::new()
+    };
+    let locate = if selected {
+        include_str!("shaders/mv1_sel.wgsl")
+    } else {
+        ""
+    };
+    let body = include_str!("shaders/matvec1.wgsl")
+        .replace("/*WEIGHT_DECL*/", "")
+        .replace("/*BX*/", &x.to_string())
+        .replace("/*BY*/", &y.to_string())
+        .replace("/*SEL_DECL*/", &sel_decl)
+        .replace("/*LOCATE*/", locate)
+        .replace("/*UNIT_FN*/", unit_fn);
+    Some(format!("{COMMON}{body}"))
+}
+
 /// The source of kernel `name` (without its constants), with subgroup or workgroup-memory
 /// reductions.
 pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
+    if name.starts_with("matvec1") {
+        return matvec1(name);
+    }
     let t = lookup(name)?;
     let mut src = String::from(COMMON);
     if t.reduce {
