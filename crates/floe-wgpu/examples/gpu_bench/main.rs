@@ -277,13 +277,25 @@ fn main() -> Result<()> {
         {
             let x = b.upload(&(0..cols).map(|_| rng.unit()).collect::<Vec<_>>(), 1, cols)?;
             let moved = data.bytes.len() + 4 * (cols + rows);
-            for decode in [CodeDecode::Mantissa, CodeDecode::Convert] {
+            let decodes = [
+                CodeDecode::Mantissa,
+                CodeDecode::Convert,
+                CodeDecode::HalfPairs,
+            ];
+            for decode in decodes {
+                if decode == CodeDecode::HalfPairs
+                    && !(matches!(name, "q4" | "q2") || name.starts_with("affine"))
+                {
+                    continue;
+                }
                 for threads in [32, 64, 128, 256] {
-                    for r in [1, 2, 4, 8] {
+                    // One-token rows take threads / rows invocations each.
+                    for per_row in [1u32, 2, 4, 8, 16, 32] {
+                        let r = threads / per_row;
                         b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows: r }));
                         let secs = time_matmul(&b, &x, &w, reps)?;
                         let gbs = moved as f64 / secs / 1e9;
-                        println!("tune {name:>6} {decode:?} threads={threads:3} rows={r} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
+                        println!("tune {name:>6} {decode:?} threads={threads:3} rows={r:3} per_row={per_row:2} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
                     }
                 }
             }

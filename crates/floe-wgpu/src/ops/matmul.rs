@@ -127,7 +127,7 @@ impl WgpuBackend {
         let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
         let (threads, r) = self.matvec_shape(tuning, chunk.rows, w.cols / unit as usize, tokens);
         let decode = match decode {
-            CodeDecode::Mantissa => 0,
+            CodeDecode::Mantissa | CodeDecode::HalfPairs => 0,
             CodeDecode::Convert => 1,
         };
         let base = |name| {
@@ -186,14 +186,22 @@ impl WgpuBackend {
     }
 
     /// The workgroup shape `(WG, TPR)` of the one-token kernel for rows of `units` units.
-    pub(crate) fn matvec1_shape(&self, tuning: Option<MatvecTuning>, units: usize) -> (u32, u32) {
+    pub(crate) fn matvec1_shape(
+        &self,
+        tuning: Option<MatvecTuning>,
+        units: usize,
+        quantized: bool,
+    ) -> (u32, u32) {
         if let Some(t) = tuning {
             let threads = t.threads.clamp(1, 256).next_power_of_two();
             let rows = t.rows.clamp(1, threads).next_power_of_two();
             return (threads, threads / rows);
         }
-        let tpr = ((units / 2).next_power_of_two() as u32).clamp(4, 32);
-        (tpr * 4, tpr)
+        // Measured on an H200 (docs/performance.md): quantized rows want few invocations each
+        // (so that the rows of one subgroup share their x loads), 16-bit float rows more.
+        let (wg, tpr) = if quantized { (32, 4) } else { (64, 16) };
+        let tpr = tpr.min((units as u32).next_power_of_two()).max(1);
+        (wg.max(tpr), tpr)
     }
 
     /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`)
@@ -206,10 +214,11 @@ impl WgpuBackend {
         selected: bool,
     ) -> (KernelKey, u32) {
         let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
-        let (wg, tpr) = self.matvec1_shape(tuning, cols / unit as usize);
+        let (wg, tpr) = self.matvec1_shape(tuning, cols / unit as usize, format.is_quantized());
         let decode = match decode {
             CodeDecode::Mantissa => 0,
             CodeDecode::Convert => 1,
+            CodeDecode::HalfPairs => 2,
         };
         let name = |family: &'static str| -> &'static str {
             match (family, selected) {
@@ -234,7 +243,7 @@ impl WgpuBackend {
                 .with("STYPE", scale_type(a.scale))
                 .with("WPU", if a.bits == 8 { 2 } else { 1 })
                 .with("DECODE", decode),
-            QuantFormat::Q8_0 => base("q8_0").with("DECODE", decode),
+            QuantFormat::Q8_0 => base("q8_0").with("DECODE", decode.min(1)),
             QuantFormat::F32 => base("float").with("FTYPE", 0),
             QuantFormat::F16 => base("float").with("FTYPE", 1),
             QuantFormat::Bf16 => base("float").with("FTYPE", 2),

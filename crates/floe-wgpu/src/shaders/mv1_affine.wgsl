@@ -1,6 +1,7 @@
 // MLX affine weights of BITS (2, 4 or 8) bits in groups of GROUP with STYPE scales (0 f32,
 // 1 f16, 2 bf16): one unit is 16·WPU bytes of codes (UNIT values). DECODE 0 decodes codes into
-// the mantissa of 1.0 (1 + q/2^BITS, three integer operations), 1 converts them.
+// the mantissa of 1.0 (1 + q/2^BITS, three integer operations), 1 converts them, 2 decodes two
+// codes at once into the mantissas of a pair of f16 1.0s (unpack2x16float), the same values as 0.
 @group(0) @binding(1) var<storage, read> WQ: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> WD: array<u32>;
 const LEVELS: f32 = f32(1u << BITS);
@@ -23,7 +24,13 @@ fn word_dot(w: u32, xo: u32) -> vec2<f32> {
     if BITS == 8u {
         let x = X[xo];
         var c: vec4<f32>;
-        if DECODE == 0u {
+        if DECODE == 2u {
+            let m = 0x03fc03fcu;
+            let one = 0x3c003c00u;
+            let p0 = unpack2x16float(((w << 2u) & m) | one);
+            let p1 = unpack2x16float(((w >> 6u) & m) | one);
+            c = vec4<f32>(p0.x, p1.x, p0.y, p1.y);
+        } else if DECODE == 0u {
             c = bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x007f8000u)) | vec4<u32>(0x3f800000u));
         } else {
             c = vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(0xffu));
@@ -34,7 +41,16 @@ fn word_dot(w: u32, xo: u32) -> vec2<f32> {
         let xb = X[xo + 1u];
         var ca: vec4<f32>;
         var cb: vec4<f32>;
-        if DECODE == 0u {
+        if DECODE == 2u {
+            let m = 0x03c003c0u;
+            let one = 0x3c003c00u;
+            let p0 = unpack2x16float(((w << 6u) & m) | one);
+            let p1 = unpack2x16float(((w << 2u) & m) | one);
+            let p2 = unpack2x16float(((w >> 2u) & m) | one);
+            let p3 = unpack2x16float(((w >> 6u) & m) | one);
+            ca = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+            cb = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+        } else if DECODE == 0u {
             let m = vec4<u32>(0x00780000u);
             let one = vec4<u32>(0x3f800000u);
             ca = bitcast<vec4<f32>>((vec4<u32>(w << 19u, w << 15u, w << 11u, w << 7u) & m) | one);
@@ -54,7 +70,22 @@ fn word_dot(w: u32, xo: u32) -> vec2<f32> {
     var c1: vec4<f32>;
     var c2: vec4<f32>;
     var c3: vec4<f32>;
-    if DECODE == 0u {
+    if DECODE == 2u {
+        let m = 0x03000300u;
+        let one = 0x3c003c00u;
+        let p0 = unpack2x16float(((w << 8u) & m) | one);
+        let p1 = unpack2x16float(((w << 6u) & m) | one);
+        let p2 = unpack2x16float(((w << 4u) & m) | one);
+        let p3 = unpack2x16float(((w << 2u) & m) | one);
+        let p4 = unpack2x16float((w & m) | one);
+        let p5 = unpack2x16float(((w >> 2u) & m) | one);
+        let p6 = unpack2x16float(((w >> 4u) & m) | one);
+        let p7 = unpack2x16float(((w >> 6u) & m) | one);
+        c0 = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+        c1 = vec4<f32>(p4.x, p5.x, p6.x, p7.x);
+        c2 = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+        c3 = vec4<f32>(p4.y, p5.y, p6.y, p7.y);
+    } else if DECODE == 0u {
         let m = vec4<u32>(0x00600000u);
         let one = vec4<u32>(0x3f800000u);
         c0 = bitcast<vec4<f32>>((vec4<u32>(w << 21u, w << 19u, w << 17u, w << 15u) & m) | one);
@@ -74,7 +105,7 @@ fn word_dot(w: u32, xo: u32) -> vec2<f32> {
 
 // s · Σ q·x + b · Σ x for one group part from its (Σ c·x, Σ x).
 fn part_value(ds: vec2<f32>, s: f32, b: f32) -> f32 {
-    if DECODE == 0u {
+    if DECODE != 1u {
         return s * LEVELS * (ds.x - ds.y) + b * ds.y;
     }
     return s * ds.x + b * ds.y;
