@@ -27,6 +27,9 @@ pub enum CodeDecode {
     Mantissa,
     /// Converts each code with an integer-to-float conversion (the plain way; kept to compare).
     Convert,
+    /// Places two codes at once in the mantissas of a pair of f16 `1.0`s and unpacks the pair
+    /// to f32 (the one-token kernels of affine weights; others decode as [`Self::Mantissa`]).
+    HalfPairs,
 }
 
 /// A fixed shape for the matrix-vector kernels, overriding the built-in choice (for tuning).

@@ -5,6 +5,11 @@
 //! Small per-dispatch data (kernel parameters, index lists, RoPE tables, small uploads) is
 //! appended to a host-side arena, written into one device buffer just before the submit, and
 //! bound at its offset, so it is ordered with the commands that read it.
+//!
+//! Consecutive dispatches share one compute pass (wgpu orders the dispatches of a pass and
+//! inserts the barriers between them that their buffer uses need); the pass is ended only when
+//! a copy or clear has to be recorded or the encoder is submitted, since beginning and ending a
+//! pass per dispatch costs more than the dispatch itself for decode-sized kernels.
 
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +34,8 @@ pub(crate) enum Bind<'a> {
 }
 
 struct Pending {
+    /// The open compute pass of `encoder` (declared first: it must end before the encoder).
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     arena: Vec<u8>,
     arena_buffer: wgpu::Buffer,
@@ -52,7 +59,24 @@ fn arena_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
 }
 
 impl Pending {
+    /// The open compute pass, begun on the encoder if none is open.
+    fn pass(&mut self, device: &wgpu::Device) -> &mut wgpu::ComputePass<'static> {
+        if self.pass.is_none() {
+            let pass = self
+                .encoder(device)
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            self.pass = Some(pass);
+        }
+        self.pass.as_mut().expect("a pass was just begun")
+    }
+
+    /// The encoder, for commands outside compute passes (the open pass is ended first).
     fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.pass = None;
         self.encoder.get_or_insert_with(|| {
             device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("floe ops"),
@@ -66,6 +90,7 @@ impl Recorder {
         let arena_buffer = arena_buffer(&gpu.device, ARENA_INITIAL);
         Self {
             pending: Mutex::new(Pending {
+                pass: None,
                 encoder: None,
                 arena: Vec::new(),
                 arena_buffer,
@@ -160,11 +185,7 @@ impl Recorder {
                 entries: &entries,
             });
         {
-            let encoder = p.encoder(&self.gpu.device);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
+            let pass = p.pass(&self.gpu.device);
             pass.set_pipeline(&kernel.pipeline);
             pass.set_bind_group(0, &group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -247,6 +268,7 @@ impl Recorder {
             self.gpu.queue.write_buffer(&p.arena_buffer, 0, &p.arena);
             p.arena.clear();
         }
+        p.pass = None;
         if let Some(encoder) = p.encoder.take() {
             self.gpu.queue.submit([encoder.finish()]);
         }

@@ -11,50 +11,6 @@ const MV_FINISH_WG: &str = include_str!("shaders/mv_finish_wg.wgsl");
 const SG_ARGS: &str = ", @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) sg_num: u32";
 const SG_INIT: &str = "g_lane = sg_lane; g_sgid = sg_id; g_nsg = sg_num;";
 
-/// The prologue of a plain matrix-vector kernel (`/*MV_LOCATE*/`): the workgroup's first row, and
-/// offsets of 0 into the weights (bytes), x (16-byte units) and y (values), as constants.
-const MV_LOCATE_PLAIN: &str = "    let rows = prm[0];
-    let cols = prm[1];
-    let row0 = group_index(wid, nwg) * R;
-    if row0 >= rows {
-        return;
-    }
-    const w_off = 0u;
-    const x_off = 0u;
-    const y_off = 0u;";
-
-/// The prologue of a selected matrix-vector kernel (one token per selection, NT = 1): the
-/// workgroup is (row group, selection); it reads the selection's expert id from `IDS` (the
-/// routing tensor), does nothing when the id is in another chunk, and writes NaN to its rows
-/// (in the dispatch of the first chunk) when the id names no entry of the stack. prm: [7] k,
-/// [8] x has one row per selection, [9] first entry of this chunk, [10] entries in it,
-/// [11] entries of the stack, [12] this dispatch writes the NaN rows, [13] row groups,
-/// [14] selections, [15] entry stride in bytes.
-const MV_LOCATE_SELECTED: &str = "    let rows = prm[0];
-    let cols = prm[1];
-    let job = group_index(wid, nwg);
-    let sel = job / prm[13];
-    if sel >= prm[14] {
-        return;
-    }
-    let row0 = (job % prm[13]) * R;
-    let k = prm[7];
-    let idf = IDS[(sel / k) * 2u * k + sel % k];
-    let y_off = sel * prm[2];
-    if !(idf >= 0.0 && idf < f32(prm[11]) && fract(idf) == 0.0) {
-        if prm[12] != 0u && lid < R && row0 + lid < rows {
-            var nan_bits = 0x7fc00000u;
-            Y[y_off + prm[3] + row0 + lid] = bitcast<f32>(nan_bits);
-        }
-        return;
-    }
-    let id = u32(idf);
-    if id < prm[9] || id - prm[9] >= prm[10] {
-        return;
-    }
-    let w_off = (id - prm[9]) * prm[15];
-    let x_off = select(sel / k, sel, prm[8] != 0u) * (cols / 4u);";
-
 /// What a kernel's template needs around it.
 struct Template {
     body: &'static str,
@@ -64,9 +20,8 @@ struct Template {
     dequant: bool,
     /// Ends with the matrix-vector reduction and store.
     matvec: bool,
-    /// The selected variant of an expert-indexed kernel: `Some(binding)` of the routing tensor
-    /// `IDS` (matrix-vector kernels get the selected prologue, the weight reader its offset).
-    selected: Option<u32>,
+    /// An expert-indexed kernel: the generic weight reader adds the entry's offset `g_wbase`.
+    selected: bool,
 }
 
 fn lookup(name: &str) -> Option<Template> {
@@ -76,16 +31,16 @@ fn lookup(name: &str) -> Option<Template> {
             reduce,
             dequant,
             matvec,
-            selected: None,
+            selected: false,
         })
     };
-    let sel = |body, dequant, matvec, ids| {
+    let sel = |body| {
         Some(Template {
             body,
-            reduce: dequant,
-            dequant,
-            matvec,
-            selected: Some(ids),
+            reduce: true,
+            dequant: true,
+            matvec: false,
+            selected: true,
         })
     };
     match name {
@@ -130,15 +85,7 @@ fn lookup(name: &str) -> Option<Template> {
             true,
         ),
         "matvec_q8_0" => t(include_str!("shaders/matvec_q8_0.wgsl"), false, false, true),
-        "matvec_affine_selected" => sel(include_str!("shaders/matvec_affine.wgsl"), false, true, 5),
-        "matvec_float_selected" => sel(include_str!("shaders/matvec_float.wgsl"), false, true, 4),
-        "matvec_q8_0_selected" => sel(include_str!("shaders/matvec_q8_0.wgsl"), false, true, 4),
-        "matvec_selected_generic" => sel(
-            include_str!("shaders/matvec_selected_generic.wgsl"),
-            true,
-            false,
-            4,
-        ),
+        "matvec_selected_generic" => sel(include_str!("shaders/matvec_selected_generic.wgsl")),
         "combine_selected" => t(
             include_str!("shaders/combine_selected.wgsl"),
             false,
@@ -170,16 +117,57 @@ fn lookup(name: &str) -> Option<Template> {
     }
 }
 
+/// The one-token matrix-vector kernel (`matvec1.wgsl`) around a format's unit snippet, plain or
+/// selected (`matvec1s_*`: the expert-indexed product), with its bindings numbered after the
+/// snippet's weight bindings.
+fn matvec1(name: &str) -> Option<String> {
+    let (selected, format) = match name.strip_prefix("matvec1s_") {
+        Some(format) => (true, format),
+        None => (false, name.strip_prefix("matvec1_")?),
+    };
+    let (unit_fn, weight_bindings) = match format {
+        "affine" => (include_str!("shaders/mv1_affine.wgsl"), 2),
+        "q8_0" => (include_str!("shaders/mv1_q8_0.wgsl"), 1),
+        "float" => (include_str!("shaders/mv1_float.wgsl"), 1),
+        _ => return None,
+    };
+    let (x, y) = (weight_bindings + 1, weight_bindings + 2);
+    let sel_decl = if selected {
+        format!(
+            "@group(0) @binding({}) var<storage, read> IDS: array<f32>;",
+            y + 1
+        )
+    } else {
+        String::new()
+    };
+    let locate = if selected {
+        include_str!("shaders/mv1_sel.wgsl")
+    } else {
+        ""
+    };
+    let body = include_str!("shaders/matvec1.wgsl")
+        .replace("/*WEIGHT_DECL*/", "")
+        .replace("/*BX*/", &x.to_string())
+        .replace("/*BY*/", &y.to_string())
+        .replace("/*SEL_DECL*/", &sel_decl)
+        .replace("/*LOCATE*/", locate)
+        .replace("/*UNIT_FN*/", unit_fn);
+    Some(format!("{COMMON}{body}"))
+}
+
 /// The source of kernel `name` (without its constants), with subgroup or workgroup-memory
 /// reductions.
 pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
+    if name.starts_with("matvec1") {
+        return matvec1(name);
+    }
     let t = lookup(name)?;
     let mut src = String::from(COMMON);
     if t.reduce {
         src.push_str(if subgroups { REDUCE_SG } else { REDUCE_WG });
     }
     if t.dequant {
-        let (word, byte) = if t.selected.is_some() {
+        let (word, byte) = if t.selected {
             (" + g_wbase", " + g_wbase * 4u")
         } else {
             ("", "")
@@ -200,17 +188,6 @@ pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
         .replace("/*SG_ARGS*/", if subgroups { SG_ARGS } else { "" })
         .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" })
         .replace("/*MV_FINISH*/", if t.matvec { finish } else { "" });
-    let body = match t.selected {
-        Some(ids) => body
-            .replace(
-                "/*MV_IDS*/",
-                &format!("@group(0) @binding({ids}) var<storage, read> IDS: array<f32>;"),
-            )
-            .replace("/*MV_LOCATE*/", MV_LOCATE_SELECTED),
-        None => body
-            .replace("/*MV_IDS*/", "")
-            .replace("/*MV_LOCATE*/", MV_LOCATE_PLAIN),
-    };
     src.push_str(&body);
     Some(src)
 }

@@ -130,16 +130,32 @@ fn every_matvec_shape_and_decoding_is_correct() {
     let Some(b) = common::open(WgpuOptions::default()) else {
         return;
     };
-    let tunings = [(32, 1), (64, 8), (128, 3), (256, 4), (64, 2)];
+    // (threads, rows): the one-token kernels' rows take threads / rows invocations each, from 1
+    // (one row per invocation) to 256 (one row per workgroup).
+    let tunings = [
+        (32, 1),
+        (64, 8),
+        (128, 3),
+        (256, 4),
+        (64, 2),
+        (32, 32),
+        (32, 16),
+        (32, 8),
+        (256, 1),
+    ];
     let formats = ["q4", "q2", "q8_0", "affine8-g64-bf16", "f16", "bf16", "f32"];
+    let decodes = [
+        CodeDecode::Mantissa,
+        CodeDecode::Convert,
+        CodeDecode::HalfPairs,
+    ];
     for (i, format) in formats.iter().enumerate() {
-        for (j, decode) in [CodeDecode::Mantissa, CodeDecode::Convert]
-            .into_iter()
-            .enumerate()
-        {
-            let (threads, rows) = tunings[(i + j) % tunings.len()];
-            b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows }));
-            check_matmul(&b, "matvec_tuned", format, 1, 512, 45);
+        for (j, decode) in decodes.into_iter().enumerate() {
+            for k in 0..3 {
+                let (threads, rows) = tunings[(i + 3 * j + k) % tunings.len()];
+                b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows }));
+                check_matmul(&b, "matvec_tuned", format, 1, 512, 45);
+            }
             check_matmul(&b, "matvec_tuned_t4", format, 4, 128, 19);
         }
     }

@@ -60,7 +60,10 @@ impl WgpuBackend {
         let tokens = x.rows;
         let out = self.alloc("matmul", tokens, w.rows)?;
         for chunk in w.chunks.iter() {
-            if tokens <= MAX_MATVEC_TOKENS {
+            if tokens == 1 && vector_unit(w.format, w.cols).is_some() {
+                let unit = vector_unit(w.format, w.cols).unwrap_or(4);
+                self.matvec1(x, w, chunk, &out, unit)?;
+            } else if tokens <= MAX_MATVEC_TOKENS {
                 match vector_unit(w.format, w.cols) {
                     Some(unit) => self.matvec_vector(x, w, chunk, &out, unit)?,
                     None => self.matvec_generic(x, w, chunk, &out)?,
@@ -125,7 +128,7 @@ impl WgpuBackend {
         let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
         let (threads, r) = self.matvec_shape(tuning, chunk.rows, w.cols / unit as usize, tokens);
         let decode = match decode {
-            CodeDecode::Mantissa => 0,
+            CodeDecode::Mantissa | CodeDecode::HalfPairs => 0,
             CodeDecode::Convert => 1,
         };
         let base = |name| {
@@ -172,6 +175,114 @@ impl WgpuBackend {
                     _ => 2,
                 };
                 let key = base("matvec_float").with("FTYPE", ftype);
+                let binds = [
+                    Bind::Data(&prm),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(x.buf()),
+                    Bind::Buffer(out.buf()),
+                ];
+                self.run("matmul", key, &binds, groups)
+            }
+        }
+    }
+
+    /// The workgroup shape `(WG, TPR)` of the one-token kernel for rows of `units` units.
+    pub(crate) fn matvec1_shape(
+        &self,
+        tuning: Option<MatvecTuning>,
+        format: QuantFormat,
+        rows: usize,
+        units: usize,
+    ) -> (u32, u32) {
+        if let Some(t) = tuning {
+            let threads = t.threads.clamp(1, 256).next_power_of_two();
+            let rows = t.rows.clamp(1, threads).next_power_of_two();
+            return (threads, threads / rows);
+        }
+        // The fastest shapes of `gpu_bench --tune` on an H200 (docs/performance.md): few
+        // invocations per row for quantized rows, so that the rows of a subgroup share their x
+        // loads; small workgroups for small matrices, so that they still fill the device.
+        let tpr = match format {
+            QuantFormat::Affine(_) => 2,
+            QuantFormat::Q8_0 => 4,
+            _ => 16,
+        };
+        let wg = if rows >= 8192 { 128 } else { 32 };
+        let tpr = tpr.min((units as u32).next_power_of_two()).max(1);
+        (wg.max(tpr), tpr)
+    }
+
+    /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`)
+    /// for weights in `format` read in units of `unit` values, and its workgroup size.
+    pub(crate) fn matvec1_key(
+        &self,
+        format: QuantFormat,
+        rows: usize,
+        cols: usize,
+        unit: u32,
+        selected: bool,
+    ) -> (KernelKey, u32) {
+        let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
+        let (wg, tpr) = self.matvec1_shape(tuning, format, rows, cols / unit as usize);
+        let decode = match decode {
+            CodeDecode::Mantissa => 0,
+            CodeDecode::Convert => 1,
+            CodeDecode::HalfPairs => 2,
+        };
+        let name = |family: &'static str| -> &'static str {
+            match (family, selected) {
+                ("affine", false) => "matvec1_affine",
+                ("affine", true) => "matvec1s_affine",
+                ("q8_0", false) => "matvec1_q8_0",
+                ("q8_0", true) => "matvec1s_q8_0",
+                (_, false) => "matvec1_float",
+                (_, true) => "matvec1s_float",
+            }
+        };
+        let base = |family| {
+            KernelKey::new(name(family))
+                .with("WG", wg)
+                .with("TPR", tpr)
+                .with("UNIT", unit)
+        };
+        let key = match format {
+            QuantFormat::Affine(a) => base("affine")
+                .with("BITS", a.bits as u32)
+                .with("GROUP", a.group_size as u32)
+                .with("STYPE", scale_type(a.scale))
+                .with("WPU", if a.bits == 8 { 2 } else { 1 })
+                .with("DECODE", decode),
+            QuantFormat::Q8_0 => base("q8_0").with("DECODE", decode.min(1)),
+            QuantFormat::F32 => base("float").with("FTYPE", 0),
+            QuantFormat::F16 => base("float").with("FTYPE", 1),
+            QuantFormat::Bf16 => base("float").with("FTYPE", 2),
+        };
+        (key, wg / tpr)
+    }
+
+    fn matvec1(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        chunk: &WeightChunk,
+        out: &WgpuTensor,
+        unit: u32,
+    ) -> Result<(), ComputeError> {
+        let (key, rows_per_group) = self.matvec1_key(w.format, chunk.rows, w.cols, unit, false);
+        let prm = self.chunk_params(x, w, chunk)?;
+        let groups = chunk.rows.div_ceil(rows_per_group as usize);
+        match w.format {
+            QuantFormat::Affine(_) => {
+                let binds = [
+                    Bind::Data(&prm),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(&chunk.buffer),
+                    Bind::Buffer(x.buf()),
+                    Bind::Buffer(out.buf()),
+                ];
+                self.run("matmul", key, &binds, groups)
+            }
+            _ => {
                 let binds = [
                     Bind::Data(&prm),
                     Bind::Buffer(&chunk.buffer),

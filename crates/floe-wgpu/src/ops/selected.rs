@@ -5,13 +5,12 @@
 use floe_compute::ComputeError;
 use floe_quant::QuantFormat;
 
-use super::matmul::{format_constants, scale_type, vector_unit};
+use super::matmul::{format_constants, vector_unit};
 use crate::backend::{params, u32_of, WgpuBackend};
 use crate::pipelines::KernelKey;
 use crate::recorder::Bind;
 use crate::stack::{StackChunk, WgpuWeightStack};
 use crate::tensor::WgpuTensor;
-use crate::CodeDecode;
 
 /// What every chunk's dispatch of one `matmul_selected` shares.
 struct Selection<'a> {
@@ -44,7 +43,7 @@ impl WgpuBackend {
         };
         for (index, chunk) in stack.chunks.iter().enumerate() {
             match vector_unit(stack.format, stack.cols) {
-                Some(unit) => self.selected_vector(&s, index, chunk, unit)?,
+                Some(unit) => self.selected_vector(&s, chunk, unit)?,
                 None => self.selected_generic(&s, index, chunk)?,
             }
         }
@@ -81,43 +80,42 @@ impl WgpuBackend {
         ]))
     }
 
+    /// The one-token kernels' selected variants (`matvec1s_*`, prologue `mv1_sel.wgsl`):
+    /// workgroups are (row group, selection).
     fn selected_vector(
         &self,
         s: &Selection<'_>,
-        index: usize,
         chunk: &StackChunk,
         unit: u32,
     ) -> Result<(), ComputeError> {
+        let op = "matmul_selected";
         let st = s.stack;
-        let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
-        // Rows per workgroup as for a dense weight of all selected rows: the workgroups of every
-        // selection together fill the device.
-        let (threads, r) =
-            self.matvec_shape(tuning, st.rows * s.selections, st.cols / unit as usize, 1);
-        let decode = match decode {
-            CodeDecode::Mantissa => 0,
-            CodeDecode::Convert => 1,
-        };
-        let base = |name| {
-            KernelKey::new(name)
-                .with("WG", threads)
-                .with("R", r)
-                .with("NT", 1)
-                .with("RED", r * threads)
-                .with("UNIT", unit)
-        };
-        let row_groups = st.rows.div_ceil(r as usize);
-        let prm = self.selected_params(s, index, chunk, row_groups)?;
+        let (key, rows_per_group) =
+            self.matvec1_key(st.format, st.rows * s.selections, st.cols, unit, true);
+        let row_groups = st.rows.div_ceil(rows_per_group as usize);
+        let per_selection = s.x.rows == s.selections;
+        let prm = params(&[
+            u32_of(op, "rows", st.rows)?,
+            u32_of(op, "columns", st.cols)?,
+            st.rows as u32,
+            0,
+            st.scale_offset,
+            st.bias_offset,
+            0,
+            u32_of(op, "row groups", row_groups)?,
+            u32_of(op, "k", s.k)?,
+            if per_selection { 1 } else { s.k as u32 },
+            u32_of(op, "the entry stride", st.stride as usize)?,
+            u32_of(op, "the first entry of a chunk", chunk.first)?,
+            u32_of(op, "entries of a chunk", chunk.count)?,
+            u32_of(op, "entries", st.entries)?,
+            u32_of(op, "route columns", 2 * s.k)?,
+            u32_of(op, "selections", s.selections)?,
+        ]);
         let groups = row_groups * s.selections;
         let (w, x, y, ids) = (&chunk.buffer, s.x.buf(), s.out.buf(), s.routes.buf());
         match st.format {
-            QuantFormat::Affine(a) => {
-                let key = base("matvec_affine_selected")
-                    .with("BITS", a.bits as u32)
-                    .with("GROUP", a.group_size as u32)
-                    .with("STYPE", scale_type(a.scale))
-                    .with("WPU", if a.bits == 8 { 2 } else { 1 })
-                    .with("DECODE", decode);
+            QuantFormat::Affine(_) => {
                 let binds = [
                     Bind::Data(&prm),
                     Bind::Buffer(w),
@@ -126,10 +124,9 @@ impl WgpuBackend {
                     Bind::Buffer(y),
                     Bind::Buffer(ids),
                 ];
-                self.run("matmul_selected", key, &binds, groups)
+                self.run(op, key, &binds, groups)
             }
-            QuantFormat::Q8_0 => {
-                let key = base("matvec_q8_0_selected").with("DECODE", decode);
+            _ => {
                 let binds = [
                     Bind::Data(&prm),
                     Bind::Buffer(w),
@@ -137,23 +134,7 @@ impl WgpuBackend {
                     Bind::Buffer(y),
                     Bind::Buffer(ids),
                 ];
-                self.run("matmul_selected", key, &binds, groups)
-            }
-            QuantFormat::F32 | QuantFormat::F16 | QuantFormat::Bf16 => {
-                let ftype = match st.format {
-                    QuantFormat::F32 => 0,
-                    QuantFormat::F16 => 1,
-                    _ => 2,
-                };
-                let key = base("matvec_float_selected").with("FTYPE", ftype);
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(w),
-                    Bind::Buffer(x),
-                    Bind::Buffer(y),
-                    Bind::Buffer(ids),
-                ];
-                self.run("matmul_selected", key, &binds, groups)
+                self.run(op, key, &binds, groups)
             }
         }
     }

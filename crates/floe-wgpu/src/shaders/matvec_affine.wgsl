@@ -4,7 +4,6 @@
 // prm: [0] rows in this chunk, [1] columns, [2] output stride, [3] first output column,
 // [4] scale plane byte offset, [5] bias plane byte offset.
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
-/*MV_IDS*/
 @group(0) @binding(1) var<storage, read> W4: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> WD: array<u32>;
 @group(0) @binding(3) var<storage, read> X: array<vec4<f32>>;
@@ -44,7 +43,12 @@ fn mantissa(w: u32, s: u32) -> f32 {
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32> /*SG_ARGS*/) {
     g_lid = lid;
     /*SG_INIT*/
-/*MV_LOCATE*/
+    let rows = prm[0];
+    let cols = prm[1];
+    let row0 = group_index(wid, nwg) * R;
+    if row0 >= rows {
+        return;
+    }
     let units = cols / UNIT;
     let groups_per_row = cols / GROUP;
     let x_per_token = cols / 4u;
@@ -59,12 +63,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         for (var r = 0u; r < R; r = r + 1u) {
             let rr = min(row0 + r, rows - 1u);
             for (var v = 0u; v < WPU; v = v + 1u) {
-                w[r * WPU + v] = W4[(w_off >> 4u) + (rr * units + u) * WPU + v];
+                w[r * WPU + v] = W4[(rr * units + u) * WPU + v];
             }
             for (var p = 0u; p < PARTS; p = p + 1u) {
                 let g = rr * groups_per_row + (u * UNIT + p * 32u) / GROUP;
-                sc[r * PARTS + p] = scale_at(prm[4] + w_off, g);
-                bi[r * PARTS + p] = scale_at(prm[5] + w_off, g);
+                sc[r * PARTS + p] = scale_at(prm[4], g);
+                bi[r * PARTS + p] = scale_at(prm[5], g);
             }
         }
         for (var t = 0u; t < NT; t = t + 1u) {
@@ -72,7 +76,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 var xs: array<vec4<f32>, 8>;
                 var sumx = 0.0;
                 for (var q = 0u; q < 8u; q = q + 1u) {
-                    let v = X[x_off + t * x_per_token + u * (UNIT / 4u) + p * 8u + q];
+                    let v = X[t * x_per_token + u * (UNIT / 4u) + p * 8u + q];
                     xs[q] = v;
                     sumx = sumx + (v.x + v.y) + (v.z + v.w);
                 }

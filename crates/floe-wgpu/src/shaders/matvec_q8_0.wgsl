@@ -3,7 +3,6 @@
 // words that hold it. prm: [0] rows in this chunk, [1] columns, [2] output stride, [3] first
 // output column.
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
-/*MV_IDS*/
 @group(0) @binding(1) var<storage, read> WD: array<u32>;
 @group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
@@ -15,7 +14,12 @@ var<workgroup> red: array<f32, RED>;
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32> /*SG_ARGS*/) {
     g_lid = lid;
     /*SG_INIT*/
-/*MV_LOCATE*/
+    let rows = prm[0];
+    let cols = prm[1];
+    let row0 = group_index(wid, nwg) * R;
+    if row0 >= rows {
+        return;
+    }
     let blocks = cols / 32u;
     let x_per_token = cols / 4u;
     var acc: array<f32, RNT>;
@@ -26,7 +30,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         var q: array<u32, R * 8u>;
         var dq: array<f32, R>;
         for (var r = 0u; r < R; r = r + 1u) {
-            let start = w_off + (min(row0 + r, rows - 1u) * blocks + b) * 34u;
+            let start = (min(row0 + r, rows - 1u) * blocks + b) * 34u;
             let at = start >> 2u;
             let odd = (start & 2u) != 0u;
             var words: array<u32, 9>;
@@ -42,7 +46,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             var xs: array<vec4<f32>, 8>;
             var sumx = 0.0;
             for (var i = 0u; i < 8u; i = i + 1u) {
-                let v = X[x_off + t * x_per_token + b * 8u + i];
+                let v = X[t * x_per_token + b * 8u + i];
                 xs[i] = v;
                 sumx = sumx + (v.x + v.y) + (v.z + v.w);
             }

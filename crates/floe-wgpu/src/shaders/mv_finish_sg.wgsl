@@ -13,6 +13,6 @@
         }
         let r = lid % R;
         if row0 + r < rows {
-            Y[y_off + (lid / R) * prm[2] + prm[3] + row0 + r] = total;
+            Y[(lid / R) * prm[2] + prm[3] + row0 + r] = total;
         }
     }

@@ -15,6 +15,6 @@
     if lid < RNT {
         let r = lid % R;
         if row0 + r < rows {
-            Y[y_off + (lid / R) * prm[2] + prm[3] + row0 + r] = red[lid * WG];
+            Y[(lid / R) * prm[2] + prm[3] + row0 + r] = red[lid * WG];
         }
     }

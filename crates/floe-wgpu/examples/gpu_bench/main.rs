@@ -14,6 +14,8 @@
 //! `--quick` uses small sizes and allows software adapters (a smoke test on lavapipe);
 //! `--tune` also sweeps the matrix-vector workgroup shapes and code decodings.
 
+mod ceilings;
+
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,7 +23,7 @@ use floe_compute::{Backend, WeightData};
 use floe_quant::{QuantFormat, QuantMatrix};
 use floe_wgpu::{AdapterChoice, CodeDecode, MatvecTuning, WgpuBackend, WgpuOptions};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// A fast deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -70,49 +72,10 @@ fn parse_args() -> Result<Args> {
     Ok(args)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (the upper one of an even count).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Copy ceiling: GB/s (read + written) of buffer-to-buffer copies of `bytes`, median of 5 runs
-/// of `reps` copies in one submit.
-fn copy_ceiling(b: &WgpuBackend, bytes: u64, reps: usize) -> Result<f64> {
-    let device = b.device();
-    let make = |usage| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("bench copy"),
-            size: bytes,
-            usage,
-            mapped_at_creation: false,
-        })
-    };
-    let src = make(wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST);
-    let dst = make(wgpu::BufferUsages::COPY_DST);
-    let mut rng = Rng(7);
-    let piece: Vec<u8> = (0..(64u64 << 20).min(bytes))
-        .map(|_| rng.next() as u8)
-        .collect();
-    let mut at = 0;
-    while at < bytes {
-        let n = piece.len().min((bytes - at) as usize);
-        b.queue().write_buffer(&src, at, &piece[..n]);
-        at += n as u64;
-    }
-    let run = |n: usize| -> Result<f64> {
-        let mut enc =
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        for _ in 0..n {
-            enc.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
-        }
-        let t = Instant::now();
-        b.queue().submit([enc.finish()]);
-        device.poll(wgpu::PollType::wait_indefinitely())?;
-        Ok(t.elapsed().as_secs_f64())
-    };
-    run(2)?;
-    let times: Vec<f64> = (0..5).map(|_| run(reps)).collect::<Result<_>>()?;
-    Ok(2.0 * bytes as f64 * reps as f64 / median(times) / 1e9)
 }
 
 /// A random `[rows, cols]` weight in `format` with values near [-1, 1] (codes uniform, valid
@@ -346,10 +309,19 @@ fn main() -> Result<()> {
     } else {
         (1u64 << 30, 256usize << 20, 50)
     };
-    let ceiling = copy_ceiling(&b, copy_bytes, reps)?;
+    let ceilings = ceilings::measure(&b, copy_bytes, reps.min(20))?;
+    let ceiling = ceilings.copy();
     println!(
-        "copy ceiling: {ceiling:.0} GB/s ({} MiB buffer-to-buffer copies, read + written)",
-        copy_bytes >> 20
+        "copy ceiling: {ceiling:.0} GB/s ({} MiB, read + written; copy_buffer_to_buffer {:.0} GB/s, shader copy {:.0} GB/s); shader read-only pass {:.0} GB/s",
+        copy_bytes >> 20,
+        ceilings.transfer_copy,
+        ceilings.shader_copy,
+        ceilings.shader_read
+    );
+    let o = ceilings::overheads(&b, if args.quick { 20 } else { 200 })?;
+    println!(
+        "round trip (tiny op + download of one value): {:.1} us; one tiny dispatch: {:.1} us to record on the CPU, {:.1} us on the device when independent, {:.1} us when each reads the previous one's output",
+        o.round_trip, o.record, o.independent, o.dependent
     );
 
     let cols = 4096;
@@ -388,16 +360,33 @@ fn main() -> Result<()> {
             }
             table.push(line);
         }
-        if args.tune && matches!(name, "q4" | "q8_0" | "f16" | "q2") {
+        if args.tune
+            && matches!(
+                name,
+                "q4" | "q8_0" | "f16" | "bf16" | "q2" | "affine8-g64-bf16"
+            )
+        {
             let x = b.upload(&(0..cols).map(|_| rng.unit()).collect::<Vec<_>>(), 1, cols)?;
             let moved = data.bytes.len() + 4 * (cols + rows);
-            for decode in [CodeDecode::Mantissa, CodeDecode::Convert] {
+            let decodes = [
+                CodeDecode::Mantissa,
+                CodeDecode::Convert,
+                CodeDecode::HalfPairs,
+            ];
+            for decode in decodes {
+                if decode == CodeDecode::HalfPairs
+                    && !(matches!(name, "q4" | "q2") || name.starts_with("affine"))
+                {
+                    continue;
+                }
                 for threads in [32, 64, 128, 256] {
-                    for r in [1, 2, 4, 8] {
+                    // One-token rows take threads / rows invocations each.
+                    for per_row in [1u32, 2, 4, 8, 16, 32] {
+                        let r = threads / per_row;
                         b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows: r }));
                         let secs = time_matmul(&b, &x, &w, reps)?;
                         let gbs = moved as f64 / secs / 1e9;
-                        println!("tune {name:>6} {decode:?} threads={threads:3} rows={r} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
+                        println!("tune {name:>6} {decode:?} threads={threads:3} rows={r:3} per_row={per_row:2} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
                     }
                 }
             }

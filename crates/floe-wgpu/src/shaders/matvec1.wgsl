@@ -1,0 +1,71 @@
+// x · wᵀ for one token (decode, and each selection of an expert-indexed product): a workgroup
+// of WG invocations computes R = WG / TPR output rows, TPR invocations per row, each summing
+// whole 16-byte weight units (`unit_dot`, from the format's snippet) into one scalar, then the
+// row's TPR partial sums are added in workgroup memory. No private arrays: everything lives in
+// registers (dynamically indexed private arrays are spilled to memory by some drivers).
+// The format's snippet declares the weight bindings (1 and, for affine weights, 2), then come
+// X, Y and, for selected products, the routes IDS.
+// prm: [0] rows in this chunk, [1] columns, [2] output stride, [3] first output column,
+// [4] scale plane byte offset, [5] bias plane byte offset (both from the entry's start);
+// selected products also [7] row groups per selection, [8] selections per token (k),
+// [9] x rows per token divisor (k: x per token, 1: x per selection), [10] entry stride in
+// bytes, [11] first entry of this chunk, [12] entries in this chunk, [13] entries in the stack,
+// [14] route columns (2k), [15] selections.
+@group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
+/*WEIGHT_DECL*/
+@group(0) @binding(/*BX*/) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(/*BY*/) var<storage, read_write> Y: array<f32>;
+/*SEL_DECL*/
+
+const R: u32 = WG / TPR;
+var<workgroup> red: array<f32, WG>;
+
+/*UNIT_FN*/
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let rows = prm[0];
+    let cols = prm[1];
+    let gi = group_index(wid, nwg);
+    let lane = lid % TPR;
+    // What this workgroup computes: its group of rows, the entry's byte offset in the weight
+    // buffer, the x row (in 16-byte units), the output index of row 0, whether it has work at
+    // all and whether its expert id is outside the stack (a NaN row).
+    var row_group = gi;
+    var wbyte = 0u;
+    var xrow = 0u;
+    var yat = prm[3];
+    var has_work = true;
+    var bad = false;
+/*LOCATE*/
+    let row = row_group * R + lid / TPR;
+    let units = cols / UNIT;
+    let xu = xrow * (cols / 4u);
+    var acc = 0.0;
+    if has_work && !bad && row < rows {
+        var u = lane;
+        for (; u + TPR < units; u = u + 2u * TPR) {
+            let a = unit_dot(wbyte, row, u, units, xu);
+            let b = unit_dot(wbyte, row, u + TPR, units, xu);
+            acc = acc + (a + b);
+        }
+        if u < units {
+            acc = acc + unit_dot(wbyte, row, u, units, xu);
+        }
+    }
+    red[lid] = acc;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+        if lane < s {
+            red[lid] = red[lid] + red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if lane == 0u && has_work && row < rows {
+        if bad {
+            Y[yat + row] = bitcast<f32>(0x7fc00000u);
+        } else {
+            Y[yat + row] = red[lid];
+        }
+    }
+}

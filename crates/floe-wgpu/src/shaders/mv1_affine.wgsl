@@ -1,0 +1,138 @@
+// MLX affine weights of BITS (2, 4 or 8) bits in groups of GROUP with STYPE scales (0 f32,
+// 1 f16, 2 bf16): one unit is 16·WPU bytes of codes (UNIT values). DECODE 0 decodes codes into
+// the mantissa of 1.0 (1 + q/2^BITS, three integer operations), 1 converts them, 2 decodes two
+// codes at once into the mantissas of a pair of f16 1.0s (unpack2x16float), the same values as 0.
+@group(0) @binding(1) var<storage, read> WQ: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> WD: array<u32>;
+const LEVELS: f32 = f32(1u << BITS);
+
+fn scale_at(plane: u32, index: u32) -> f32 {
+    if STYPE == 0u {
+        return bitcast<f32>(WD[(plane >> 2u) + index]);
+    }
+    let byte = plane + index * 2u;
+    let bits = (WD[byte >> 2u] >> ((byte & 2u) * 8u)) & 0xffffu;
+    if STYPE == 1u {
+        return f16_bits_to_f32(bits);
+    }
+    return bf16_bits_to_f32(bits);
+}
+
+// (Σ c·x, Σ x) over the values of one 32-bit word of codes and the x values they multiply
+// (from vec4 index xo), c = 1 + q/2^BITS (DECODE 0) or q (DECODE 1).
+fn word_dot(w: u32, xo: u32) -> vec2<f32> {
+    if BITS == 8u {
+        let x = X[xo];
+        var c: vec4<f32>;
+        if DECODE == 2u {
+            let m = 0x03fc03fcu;
+            let one = 0x3c003c00u;
+            let p0 = unpack2x16float(((w << 2u) & m) | one);
+            let p1 = unpack2x16float(((w >> 6u) & m) | one);
+            c = vec4<f32>(p0.x, p1.x, p0.y, p1.y);
+        } else if DECODE == 0u {
+            c = bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x007f8000u)) | vec4<u32>(0x3f800000u));
+        } else {
+            c = vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(0xffu));
+        }
+        return vec2<f32>(dot(c, x), dot(x, vec4<f32>(1.0)));
+    } else if BITS == 4u {
+        let xa = X[xo];
+        let xb = X[xo + 1u];
+        var ca: vec4<f32>;
+        var cb: vec4<f32>;
+        if DECODE == 2u {
+            let m = 0x03c003c0u;
+            let one = 0x3c003c00u;
+            let p0 = unpack2x16float(((w << 6u) & m) | one);
+            let p1 = unpack2x16float(((w << 2u) & m) | one);
+            let p2 = unpack2x16float(((w >> 2u) & m) | one);
+            let p3 = unpack2x16float(((w >> 6u) & m) | one);
+            ca = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+            cb = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+        } else if DECODE == 0u {
+            let m = vec4<u32>(0x00780000u);
+            let one = vec4<u32>(0x3f800000u);
+            ca = bitcast<vec4<f32>>((vec4<u32>(w << 19u, w << 15u, w << 11u, w << 7u) & m) | one);
+            cb = bitcast<vec4<f32>>((vec4<u32>(w << 3u, w >> 1u, w >> 5u, w >> 9u) & m) | one);
+        } else {
+            ca = vec4<f32>(vec4<u32>(w, w >> 4u, w >> 8u, w >> 12u) & vec4<u32>(15u));
+            cb = vec4<f32>(vec4<u32>(w >> 16u, w >> 20u, w >> 24u, w >> 28u) & vec4<u32>(15u));
+        }
+        return vec2<f32>(dot(ca, xa) + dot(cb, xb), dot(xa + xb, vec4<f32>(1.0)));
+    }
+    // BITS == 2: 16 values.
+    let x0 = X[xo];
+    let x1 = X[xo + 1u];
+    let x2 = X[xo + 2u];
+    let x3 = X[xo + 3u];
+    var c0: vec4<f32>;
+    var c1: vec4<f32>;
+    var c2: vec4<f32>;
+    var c3: vec4<f32>;
+    if DECODE == 2u {
+        let m = 0x03000300u;
+        let one = 0x3c003c00u;
+        let p0 = unpack2x16float(((w << 8u) & m) | one);
+        let p1 = unpack2x16float(((w << 6u) & m) | one);
+        let p2 = unpack2x16float(((w << 4u) & m) | one);
+        let p3 = unpack2x16float(((w << 2u) & m) | one);
+        let p4 = unpack2x16float((w & m) | one);
+        let p5 = unpack2x16float(((w >> 2u) & m) | one);
+        let p6 = unpack2x16float(((w >> 4u) & m) | one);
+        let p7 = unpack2x16float(((w >> 6u) & m) | one);
+        c0 = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+        c1 = vec4<f32>(p4.x, p5.x, p6.x, p7.x);
+        c2 = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+        c3 = vec4<f32>(p4.y, p5.y, p6.y, p7.y);
+    } else if DECODE == 0u {
+        let m = vec4<u32>(0x00600000u);
+        let one = vec4<u32>(0x3f800000u);
+        c0 = bitcast<vec4<f32>>((vec4<u32>(w << 21u, w << 19u, w << 17u, w << 15u) & m) | one);
+        c1 = bitcast<vec4<f32>>((vec4<u32>(w << 13u, w << 11u, w << 9u, w << 7u) & m) | one);
+        c2 = bitcast<vec4<f32>>((vec4<u32>(w << 5u, w << 3u, w << 1u, w >> 1u) & m) | one);
+        c3 = bitcast<vec4<f32>>((vec4<u32>(w >> 3u, w >> 5u, w >> 7u, w >> 9u) & m) | one);
+    } else {
+        let m = vec4<u32>(3u);
+        c0 = vec4<f32>(vec4<u32>(w, w >> 2u, w >> 4u, w >> 6u) & m);
+        c1 = vec4<f32>(vec4<u32>(w >> 8u, w >> 10u, w >> 12u, w >> 14u) & m);
+        c2 = vec4<f32>(vec4<u32>(w >> 16u, w >> 18u, w >> 20u, w >> 22u) & m);
+        c3 = vec4<f32>(vec4<u32>(w >> 24u, w >> 26u, w >> 28u, w >> 30u) & m);
+    }
+    let d = (dot(c0, x0) + dot(c1, x1)) + (dot(c2, x2) + dot(c3, x3));
+    return vec2<f32>(d, dot((x0 + x1) + (x2 + x3), vec4<f32>(1.0)));
+}
+
+// s · Σ q·x + b · Σ x for one group part from its (Σ c·x, Σ x).
+fn part_value(ds: vec2<f32>, s: f32, b: f32) -> f32 {
+    if DECODE != 1u {
+        return s * LEVELS * (ds.x - ds.y) + b * ds.y;
+    }
+    return s * ds.x + b * ds.y;
+}
+
+fn unit_dot(wbyte: u32, row: u32, u: u32, units: u32, xu: u32) -> f32 {
+    let groups_per_row = units * UNIT / GROUP;
+    let soff = prm[4] + wbyte;
+    let boff = prm[5] + wbyte;
+    let xo = xu + u * (UNIT / 4u);
+    let at = (wbyte >> 4u) + (row * units + u) * WPU;
+    let w = WQ[at];
+    if BITS == 8u {
+        let w2 = WQ[at + 1u];
+        let g = row * groups_per_row + (u * UNIT) / GROUP;
+        let ds = (word_dot(w.x, xo) + word_dot(w.y, xo + 1u)) + (word_dot(w.z, xo + 2u) + word_dot(w.w, xo + 3u))
+            + (word_dot(w2.x, xo + 4u) + word_dot(w2.y, xo + 5u)) + (word_dot(w2.z, xo + 6u) + word_dot(w2.w, xo + 7u));
+        return part_value(ds, scale_at(soff, g), scale_at(boff, g));
+    } else if BITS == 4u {
+        let g = row * groups_per_row + (u * UNIT) / GROUP;
+        let ds = (word_dot(w.x, xo) + word_dot(w.y, xo + 2u)) + (word_dot(w.z, xo + 4u) + word_dot(w.w, xo + 6u));
+        return part_value(ds, scale_at(soff, g), scale_at(boff, g));
+    }
+    // 2 bits: 64 values, two halves of 32 (each inside one group, since GROUP >= 32).
+    let g0 = row * groups_per_row + (u * UNIT) / GROUP;
+    let g1 = row * groups_per_row + (u * UNIT + 32u) / GROUP;
+    let d0 = word_dot(w.x, xo) + word_dot(w.y, xo + 4u);
+    let d1 = word_dot(w.z, xo + 8u) + word_dot(w.w, xo + 12u);
+    return part_value(d0, scale_at(soff, g0), scale_at(boff, g0)) + part_value(d1, scale_at(soff, g1), scale_at(boff, g1));
+}
