@@ -1,9 +1,9 @@
 #!/bin/bash
 # Device run 3 (final): kernels, ceilings, overheads, tuning, selected products, resident and
+# streamed decode of the qwen3-30b-a3b q4 preset. Run from the repo root.
 # Copied to the device machine with `.gl` (the Vulkan loader .debs, see ../shared/gpu.md) and
 # `.devbin/f` (stripped release builds of `floe` and the `gpu_bench` example); writes its logs to
 # $OUT. The figures in docs/performance.md come from these runs.
-# streamed decode of the qwen3-30b-a3b q4 preset. Run from the repo root.
 for f in .gl/*.deb; do dpkg -x $f / >/dev/null; done; ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 B=${FLOE_DEVICE_BIN:-.devbin/f}
