@@ -104,6 +104,7 @@ fn gpu_flags_with_the_cpu_backend_are_an_error() {
         &["--adapter", "0"][..],
         &["--allow-software"][..],
         &["--gpu-expert-cache", "8"][..],
+        &["--gpu-profile"][..],
     ] {
         let mut args = vec!["logits", "no-such-dir", "--tokens", "1", "--backend", "cpu"];
         args.extend_from_slice(flag);
@@ -208,4 +209,21 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
     );
     assert!(cached.status.success(), "{}", stderr(&cached));
     assert_close(&rows(&cached), &reference, 1e-3, "--gpu-expert-cache 64");
+
+    // Profiling changes no result and prints the GPU time of the kernels that ran.
+    let profiled = logits(
+        &model,
+        &tokens,
+        &["--backend", "wgpu", "--allow-software", "--gpu-profile"],
+    );
+    assert!(profiled.status.success(), "{}", stderr(&profiled));
+    assert_close(&rows(&profiled), &reference, 1e-3, "--gpu-profile");
+    let err = stderr(&profiled);
+    assert!(err.contains("gpu profile:"), "{err}");
+    for kernel in ["rms_norm", "attn_scores", "softmax_topk"] {
+        assert!(
+            err.lines().any(|l| l.trim_start().starts_with(kernel)),
+            "no {kernel} in the profile: {err}"
+        );
+    }
 }

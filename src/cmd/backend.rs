@@ -40,6 +40,11 @@ pub struct BackendArgs {
     /// expert used again is not uploaded again; 0 (default) is off.
     #[arg(long, value_name = "MIB", default_value_t = 0)]
     pub gpu_expert_cache: u64,
+    /// Time every GPU kernel with timestamp queries and print the GPU time per kernel to stderr
+    /// at the end (wgpu backend). Each dispatch then gets a compute pass of its own and every
+    /// submit waits, so the run itself is slower.
+    #[arg(long)]
+    pub gpu_profile: bool,
 }
 
 /// Work that runs on whichever backend was chosen.
@@ -75,9 +80,13 @@ fn cpu(args: &BackendArgs) -> anyhow::Result<Arc<CpuBackend>> {
 /// `--adapter` and `--allow-software` choose a GPU: given with a backend that has none, they are
 /// an error rather than silently ignored.
 fn reject_gpu_flags(args: &BackendArgs, backend: &str) -> anyhow::Result<()> {
-    if args.adapter.is_some() || args.allow_software || args.gpu_expert_cache > 0 {
+    if args.adapter.is_some()
+        || args.allow_software
+        || args.gpu_expert_cache > 0
+        || args.gpu_profile
+    {
         bail!(
-            "--adapter, --allow-software and --gpu-expert-cache configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
+            "--adapter, --allow-software, --gpu-expert-cache and --gpu-profile configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
         );
     }
     Ok(())
@@ -105,6 +114,7 @@ mod wgpu_backend {
             adapter,
             allow_software: args.allow_software,
             expert_cache_bytes: args.gpu_expert_cache.saturating_mul(1 << 20),
+            profile_kernels: args.gpu_profile,
             ..WgpuOptions::default()
         }
     }
@@ -116,7 +126,35 @@ mod wgpu_backend {
         let backend = WgpuBackend::new(options(args)).context(
             "--backend wgpu: cannot start the wgpu backend (--adapter NAME|INDEX picks an adapter; --allow-software permits lavapipe)",
         )?;
-        job.run(Arc::new(backend))
+        let backend = Arc::new(backend);
+        let output = job.run(backend.clone())?;
+        if let Some(profile) = backend
+            .kernel_profile()
+            .context("reading the kernel profile")?
+        {
+            print_profile(&profile);
+        }
+        Ok(output)
+    }
+
+    /// The `--gpu-profile` table, on stderr.
+    fn print_profile(profile: &[floe_wgpu::KernelTime]) {
+        let total: f64 = profile.iter().map(|k| k.gpu_seconds).sum();
+        eprintln!("gpu profile: {:.1} ms of kernel time", total * 1e3);
+        eprintln!(
+            "  {:<26} {:>10} {:>12} {:>10} {:>7}",
+            "kernel", "dispatches", "total ms", "mean us", "share"
+        );
+        for k in profile {
+            eprintln!(
+                "  {:<26} {:>10} {:>12.2} {:>10.2} {:>6.1}%",
+                k.kernel,
+                k.dispatches,
+                k.gpu_seconds * 1e3,
+                k.gpu_seconds * 1e6 / k.dispatches.max(1) as f64,
+                100.0 * k.gpu_seconds / total.max(1e-12)
+            );
+        }
     }
 
     pub(super) fn run_auto<J: BackendJob>(args: &BackendArgs, job: J) -> anyhow::Result<J::Output> {
@@ -127,10 +165,15 @@ mod wgpu_backend {
         tracing::info!(
             "--backend auto: no discrete or integrated GPU found; using the CPU backend"
         );
-        if args.gpu_expert_cache > 0 {
-            eprintln!(
-                "notice: --gpu-expert-cache is ignored: --backend auto found no hardware GPU and uses the CPU backend"
-            );
+        for (given, flag) in [
+            (args.gpu_expert_cache > 0, "--gpu-expert-cache"),
+            (args.gpu_profile, "--gpu-profile"),
+        ] {
+            if given {
+                eprintln!(
+                    "notice: {flag} is ignored: --backend auto found no hardware GPU and uses the CPU backend"
+                );
+            }
         }
         job.run(cpu(args)?)
     }

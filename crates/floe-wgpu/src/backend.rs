@@ -63,7 +63,22 @@ impl WgpuBackend {
         let gpu = Arc::new(Gpu::open(&options)?);
         let pool = BufferPool::new(gpu.device.clone(), options.pool_bytes);
         let pipelines = PipelineCache::new(gpu.device.clone(), gpu.caps.subgroups);
-        let recorder = Recorder::new(gpu.clone(), options.max_pending_dispatches);
+        if options.profile_kernels
+            && !gpu
+                .device
+                .features()
+                .contains(wgpu::Features::TIMESTAMP_QUERY)
+        {
+            return Err(ComputeError::Unsupported(format!(
+                "profiling kernels needs timestamp queries, which {} does not offer",
+                gpu.info.name
+            )));
+        }
+        let recorder = Recorder::new(
+            gpu.clone(),
+            options.max_pending_dispatches,
+            options.profile_kernels,
+        );
         let staging = StagingRing::new(
             gpu.clone(),
             options.staging_buffers,
@@ -141,6 +156,12 @@ impl WgpuBackend {
     /// the built-in choice) for operations recorded from now on; for tuning and benchmarks.
     pub fn set_matvec_kernel(&self, decode: CodeDecode, tuning: Option<MatvecTuning>) {
         *self.matvec.lock().unwrap_or_else(|e| e.into_inner()) = (decode, tuning);
+    }
+
+    /// GPU time per kernel since the backend started, most first, when it was created with
+    /// [`WgpuOptions::profile_kernels`] (else `None`). Submits and waits for recorded work.
+    pub fn kernel_profile(&self) -> Result<Option<Vec<crate::KernelTime>>, ComputeError> {
+        self.recorder.profile()
     }
 
     /// Submits all recorded work without waiting for it.

@@ -25,6 +25,7 @@ mod ops;
 mod options;
 mod pipelines;
 mod pool;
+mod profile;
 mod recorder;
 mod shaders;
 mod stack;
@@ -40,5 +41,6 @@ pub use floe_compute::ExpertCacheStats;
 /// The expert cache's eviction policies (floe-stream's, re-exported for [`WgpuOptions`]).
 pub use floe_stream::cache::PolicyKind;
 pub use options::{AdapterChoice, CodeDecode, MatvecTuning, WgpuOptions};
+pub use profile::KernelTime;
 pub use stack::WgpuWeightStack;
 pub use tensor::{WgpuTensor, WgpuWeight};

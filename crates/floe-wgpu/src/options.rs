@@ -57,6 +57,10 @@ pub struct WgpuOptions {
     /// Recorded dispatches after which pending work is submitted without waiting (work is
     /// otherwise submitted only when a result is read back).
     pub max_pending_dispatches: usize,
+    /// Time every kernel with GPU timestamps ([`crate::WgpuBackend::kernel_profile`]): each
+    /// dispatch gets a compute pass of its own and every submit waits for its timestamps, so a
+    /// profiled run is slower. Needs the adapter's `TIMESTAMP_QUERY` feature.
+    pub profile_kernels: bool,
     /// Bytes of idle activation buffers kept for reuse; buffers beyond it are freed.
     pub pool_bytes: u64,
     /// A fixed workgroup shape for the matrix-vector kernels instead of the built-in choice
@@ -86,6 +90,7 @@ impl Default for WgpuOptions {
             use_subgroups: true,
             code_decode: CodeDecode::Mantissa,
             max_pending_dispatches: 2048,
+            profile_kernels: false,
             pool_bytes: 1 << 30,
             matvec_tuning: None,
             max_weight_chunk_bytes: None,

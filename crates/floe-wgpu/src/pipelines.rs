@@ -35,6 +35,8 @@ impl KernelKey {
 
 /// A compiled kernel.
 pub(crate) struct Kernel {
+    /// The template's name, for profiles.
+    pub name: &'static str,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
 }
@@ -110,6 +112,10 @@ impl PipelineCache {
             )));
         }
         let layout = pipeline.get_bind_group_layout(0);
-        Ok(Kernel { pipeline, layout })
+        Ok(Kernel {
+            name: key.name,
+            pipeline,
+            layout,
+        })
     }
 }

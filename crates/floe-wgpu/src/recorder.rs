@@ -17,6 +17,7 @@ use floe_compute::ComputeError;
 
 use crate::context::Gpu;
 use crate::pipelines::Kernel;
+use crate::profile::{KernelTime, Profiler};
 
 /// Uploads up to this size go through the arena; larger ones through their own staging buffer.
 const ARENA_UPLOAD_MAX: usize = 64 * 1024;
@@ -40,6 +41,8 @@ struct Pending {
     arena: Vec<u8>,
     arena_buffer: wgpu::Buffer,
     dispatches: usize,
+    /// Kernel timing, when profiling.
+    profiler: Option<Profiler>,
 }
 
 /// The recording state of one device.
@@ -86,8 +89,13 @@ impl Pending {
 }
 
 impl Recorder {
-    pub(crate) fn new(gpu: Arc<Gpu>, max_dispatches: usize) -> Self {
+    /// A recorder submitting after `max_dispatches` dispatches, timing every kernel when
+    /// `profile` (the device must have `TIMESTAMP_QUERY`).
+    pub(crate) fn new(gpu: Arc<Gpu>, max_dispatches: usize, profile: bool) -> Self {
         let arena_buffer = arena_buffer(&gpu.device, ARENA_INITIAL);
+        let max_dispatches = max_dispatches.max(1);
+        let profiler =
+            profile.then(|| Profiler::new(&gpu.device, &gpu.queue, max_dispatches.min(2048)));
         Self {
             pending: Mutex::new(Pending {
                 pass: None,
@@ -95,9 +103,10 @@ impl Recorder {
                 arena: Vec::new(),
                 arena_buffer,
                 dispatches: 0,
+                profiler,
             }),
             gpu,
-            max_dispatches: max_dispatches.max(1),
+            max_dispatches,
         }
     }
 
@@ -184,7 +193,23 @@ impl Recorder {
                 layout: &kernel.layout,
                 entries: &entries,
             });
-        {
+        if p.profiler.as_ref().is_some_and(Profiler::full) {
+            self.submit_locked(&mut p)?;
+        }
+        if let Some(mut profiler) = p.profiler.take() {
+            // A pass of its own, timestamped at its beginning and end.
+            let encoder = p.encoder(&self.gpu.device);
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: Some(profiler.next(kernel.name)),
+                });
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
+            p.profiler = Some(profiler);
+        } else {
             let pass = p.pass(&self.gpu.device);
             pass.set_pipeline(&kernel.pipeline);
             pass.set_bind_group(0, &group, &[]);
@@ -269,11 +294,26 @@ impl Recorder {
             p.arena.clear();
         }
         p.pass = None;
+        if let Some(profiler) = p.profiler.take() {
+            profiler.resolve(p.encoder(&self.gpu.device));
+            p.profiler = Some(profiler);
+        }
         if let Some(encoder) = p.encoder.take() {
             self.gpu.queue.submit([encoder.finish()]);
         }
         p.dispatches = 0;
+        if let Some(profiler) = p.profiler.as_mut() {
+            profiler.collect(&self.gpu.device)?;
+        }
         self.gpu.check()
+    }
+
+    /// The GPU time per kernel so far, most first (`None` unless profiling). Submits and waits
+    /// for what is recorded first.
+    pub(crate) fn profile(&self) -> Result<Option<Vec<KernelTime>>, ComputeError> {
+        let mut p = self.lock();
+        self.submit_locked(&mut p)?;
+        Ok(p.profiler.as_ref().map(Profiler::report))
     }
 
     /// Submits everything recorded so far without waiting for it.
