@@ -11,6 +11,10 @@ use crate::recorder::Bind;
 use crate::tensor::{WeightChunk, WgpuTensor, WgpuWeight};
 use crate::{CodeDecode, MatvecTuning};
 
+/// Invocations a one-token product needs to keep an H200-class GPU's memory system busy
+/// (132 SMs × 1024).
+const FILL_INVOCATIONS: usize = 128 * 1024;
+
 /// Tokens up to which the matrix-vector kernels are used (each weight unit read once for all).
 const MAX_MATVEC_TOKENS: usize = 4;
 
@@ -199,17 +203,23 @@ impl WgpuBackend {
             let rows = t.rows.clamp(1, threads).next_power_of_two();
             return (threads, threads / rows);
         }
-        // The fastest shapes of `gpu_bench --tune` on an H200 (docs/performance.md): few
-        // invocations per row for quantized rows, so that the rows of a subgroup share their x
-        // loads; small workgroups for small matrices, so that they still fill the device.
-        let tpr = match format {
+        // Large matrices (throughput): the fastest shapes of `gpu_bench --tune` on an H200
+        // (docs/performance.md), few invocations per row for quantized rows, so that the rows
+        // of a subgroup share their x loads. Small matrices (a decode step's projections, each
+        // waiting for the previous kernel): an invocation's serial loop over its units is the
+        // kernel's latency, so rows get more invocations until the matrix has enough of them
+        // to fill the device (~128 Ki) or each invocation has only 2 units left.
+        let base = match format {
             QuantFormat::Affine(_) => 2,
             QuantFormat::Q8_0 => 4,
             _ => 16,
         };
-        let wg = if rows >= 8192 { 128 } else { 32 };
-        let tpr = tpr.min((units as u32).next_power_of_two()).max(1);
-        (wg.max(tpr), tpr)
+        let fill = (FILL_INVOCATIONS / rows.max(1)).next_power_of_two() as u32;
+        let most = ((units / 2).max(1).next_power_of_two() as u32).min(64);
+        let tpr = base
+            .max(fill.min(most))
+            .min((units as u32).next_power_of_two());
+        (128.max(tpr), tpr)
     }
 
     /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`)
