@@ -1,37 +1,9 @@
 //! `floe bench` on the tiny synth preset: the JSON report's keys and values, trace replay, and
 //! bad input.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::Value;
-
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .expect("floe runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn tiny(dir: &Path) -> String {
-    let path = dir.join("tiny").to_str().unwrap().to_string();
-    let made = floe(&["synth", "--preset", "tiny", &path]);
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    path
-}
-
-fn bench_json(args: &[&str]) -> Value {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--json", "--threads", "1"]);
-    let out = floe(&all);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
+use common::{bench_json, floe, text, tiny};
 
 #[test]
 fn bench_json_has_the_keys_and_sane_values() {

@@ -2,39 +2,14 @@
 //! read), it conflicts with `--cache-budget`, `floe logits` with it gives the streamed logits,
 //! and `--gpu-expert-cache` with `--backend auto` on the CPU backend prints a notice.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{bench_json, floe, text, tiny};
 use floe_format::convert::{convert, ConvertOptions};
 use floe_format::Checkpoint;
 use serde_json::Value;
-
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .expect("floe runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn tiny(dir: &Path) -> String {
-    let path = dir.join("tiny").to_str().unwrap().to_string();
-    let made = floe(&["synth", "--preset", "tiny", &path]);
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    path
-}
-
-fn bench_json(args: &[&str]) -> Value {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--json", "--threads", "1"]);
-    let out = floe(&all);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
 
 #[test]
 fn bench_reports_resident_experts_and_the_bytes_a_token_uses() {

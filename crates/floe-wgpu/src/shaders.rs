@@ -4,6 +4,7 @@ const COMMON: &str = include_str!("shaders/common.wgsl");
 const REDUCE_SG: &str = include_str!("shaders/reduce_sg.wgsl");
 const REDUCE_WG: &str = include_str!("shaders/reduce_wg.wgsl");
 const DEQUANT: &str = include_str!("shaders/dequant.wgsl");
+const AFFINE_SCALE: &str = include_str!("shaders/affine_scale.wgsl");
 const MV_FINISH_SG: &str = include_str!("shaders/mv_finish_sg.wgsl");
 const MV_FINISH_WG: &str = include_str!("shaders/mv_finish_wg.wgsl");
 
@@ -151,7 +152,8 @@ fn matvec1(name: &str) -> Option<String> {
         .replace("/*BY*/", &y.to_string())
         .replace("/*SEL_DECL*/", &sel_decl)
         .replace("/*LOCATE*/", locate)
-        .replace("/*UNIT_FN*/", unit_fn);
+        .replace("/*UNIT_FN*/", unit_fn)
+        .replace("/*AFFINE_SCALE*/", AFFINE_SCALE);
     Some(format!("{COMMON}{body}"))
 }
 
@@ -187,7 +189,8 @@ pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
         .body
         .replace("/*SG_ARGS*/", if subgroups { SG_ARGS } else { "" })
         .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" })
-        .replace("/*MV_FINISH*/", if t.matvec { finish } else { "" });
+        .replace("/*MV_FINISH*/", if t.matvec { finish } else { "" })
+        .replace("/*AFFINE_SCALE*/", AFFINE_SCALE);
     src.push_str(&body);
     Some(src)
 }

@@ -9,7 +9,7 @@ use floe_quant::QuantFormat;
 
 use crate::context::Gpu;
 use crate::staging::StagingRing;
-use crate::weights::{MAX_CHUNK, SLACK};
+use crate::weights::{weight_buffer, MAX_CHUNK, SLACK};
 
 /// A run of whole entries of a stack in one device buffer: entry `first + i` at byte
 /// `i · stride`.
@@ -98,21 +98,7 @@ pub(crate) fn upload(
     while first < entries {
         let count = per_chunk.min(entries - first);
         let size = count as u64 * stride + SLACK;
-        if size > gpu.caps.max_buffer {
-            return Err(ComputeError::Unsupported(format!(
-                "weight_stack: a {size}-byte stack buffer exceeds the {}-byte buffer limit of {}",
-                gpu.caps.max_buffer, gpu.info.name
-            )));
-        }
-        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("floe weight stack"),
-            size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        gpu.check()?;
+        let buffer = weight_buffer(gpu, "weight_stack", size)?;
         let mut pieces: Vec<&[u8]> = Vec::with_capacity(2 * count);
         for part in &parts[first..first + count] {
             pieces.push(&part.bytes);

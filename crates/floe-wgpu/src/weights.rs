@@ -82,21 +82,7 @@ pub(crate) fn upload(
             chunk_bytes(data.format, rows, cols, &data.bytes, r0, r1);
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let size = (len as u64 + SLACK).next_multiple_of(16);
-        if size > gpu.caps.max_buffer {
-            return Err(ComputeError::Unsupported(format!(
-                "a {size}-byte weight buffer exceeds the {}-byte buffer limit of {}",
-                gpu.caps.max_buffer, gpu.info.name
-            )));
-        }
-        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("floe weight"),
-            size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        gpu.check()?;
+        let buffer = weight_buffer(gpu, "floe weight", size)?;
         staging.write(&buffer, &parts, size)?;
         chunks.push(WeightChunk {
             row0: r0,
@@ -113,4 +99,29 @@ pub(crate) fn upload(
         cols,
         chunks: chunks.into(),
     })
+}
+
+/// A new storage buffer of `size` bytes for weights (a weight's chunk, a stack's chunk), refused
+/// with the numbers when it exceeds the device's buffer limit.
+pub(crate) fn weight_buffer(
+    gpu: &Gpu,
+    label: &'static str,
+    size: u64,
+) -> Result<wgpu::Buffer, ComputeError> {
+    if size > gpu.caps.max_buffer {
+        return Err(ComputeError::Unsupported(format!(
+            "{label}: a {size}-byte buffer exceeds the {}-byte buffer limit of {}",
+            gpu.caps.max_buffer, gpu.info.name
+        )));
+    }
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    gpu.check()?;
+    Ok(buffer)
 }

@@ -79,6 +79,26 @@ impl WgpuBackend {
         Ok(out)
     }
 
+    /// Runs a kernel whose bindings are its parameters, the weight buffer (twice for affine
+    /// weights: as 16-byte units and as words, for the scale planes), then `rest` in order.
+    pub(crate) fn run_on_weight(
+        &self,
+        op: &'static str,
+        key: KernelKey,
+        format: QuantFormat,
+        prm: &[u8],
+        weight: &wgpu::Buffer,
+        rest: &[&wgpu::Buffer],
+        groups: usize,
+    ) -> Result<(), ComputeError> {
+        let mut binds = vec![Bind::Data(prm), Bind::Buffer(weight)];
+        if matches!(format, QuantFormat::Affine(_)) {
+            binds.push(Bind::Buffer(weight));
+        }
+        binds.extend(rest.iter().map(|b| Bind::Buffer(b)));
+        self.run(op, key, &binds, groups)
+    }
+
     fn chunk_params(
         &self,
         x: &WgpuTensor,
@@ -145,49 +165,27 @@ impl WgpuBackend {
         };
         let prm = self.chunk_params(x, w, chunk)?;
         let groups = chunk.rows.div_ceil(r as usize);
-        match w.format {
-            QuantFormat::Affine(a) => {
-                let key = base("matvec_affine")
-                    .with("BITS", a.bits as u32)
-                    .with("GROUP", a.group_size as u32)
-                    .with("STYPE", scale_type(a.scale))
-                    .with("WPU", if a.bits == 8 { 2 } else { 1 })
-                    .with("DECODE", decode);
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(x.buf()),
-                    Bind::Buffer(out.buf()),
-                ];
-                self.run("matmul", key, &binds, groups)
-            }
-            QuantFormat::Q8_0 => {
-                let key = base("matvec_q8_0").with("DECODE", decode);
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(x.buf()),
-                    Bind::Buffer(out.buf()),
-                ];
-                self.run("matmul", key, &binds, groups)
-            }
-            QuantFormat::F32 | QuantFormat::F16 | QuantFormat::Bf16 => {
-                let ftype = match w.format {
-                    QuantFormat::F32 => 0,
-                    QuantFormat::F16 => 1,
-                    _ => 2,
-                };
-                let key = base("matvec_float").with("FTYPE", ftype);
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(x.buf()),
-                    Bind::Buffer(out.buf()),
-                ];
-                self.run("matmul", key, &binds, groups)
-            }
-        }
+        let key = match w.format {
+            QuantFormat::Affine(a) => base("matvec_affine")
+                .with("BITS", a.bits as u32)
+                .with("GROUP", a.group_size as u32)
+                .with("STYPE", scale_type(a.scale))
+                .with("WPU", if a.bits == 8 { 2 } else { 1 })
+                .with("DECODE", decode),
+            QuantFormat::Q8_0 => base("matvec_q8_0").with("DECODE", decode),
+            QuantFormat::F32 => base("matvec_float").with("FTYPE", 0),
+            QuantFormat::F16 => base("matvec_float").with("FTYPE", 1),
+            QuantFormat::Bf16 => base("matvec_float").with("FTYPE", 2),
+        };
+        self.run_on_weight(
+            "matmul",
+            key,
+            w.format,
+            &prm,
+            &chunk.buffer,
+            &[x.buf(), out.buf()],
+            groups,
+        )
     }
 
     /// The workgroup shape `(WG, TPR)` of the one-token kernel for rows of `units` units.
@@ -281,27 +279,15 @@ impl WgpuBackend {
         let (key, rows_per_group) = self.matvec1_key(w.format, chunk.rows, w.cols, unit, false);
         let prm = self.chunk_params(x, w, chunk)?;
         let groups = chunk.rows.div_ceil(rows_per_group as usize);
-        match w.format {
-            QuantFormat::Affine(_) => {
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(x.buf()),
-                    Bind::Buffer(out.buf()),
-                ];
-                self.run("matmul", key, &binds, groups)
-            }
-            _ => {
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(&chunk.buffer),
-                    Bind::Buffer(x.buf()),
-                    Bind::Buffer(out.buf()),
-                ];
-                self.run("matmul", key, &binds, groups)
-            }
-        }
+        self.run_on_weight(
+            "matmul",
+            key,
+            w.format,
+            &prm,
+            &chunk.buffer,
+            &[x.buf(), out.buf()],
+            groups,
+        )
     }
 
     fn matvec_generic(

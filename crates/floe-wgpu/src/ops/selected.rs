@@ -3,7 +3,6 @@
 //! device, so nothing is read back.
 
 use floe_compute::ComputeError;
-use floe_quant::QuantFormat;
 
 use super::matmul::{format_constants, vector_unit};
 use crate::backend::{params, u32_of, WgpuBackend};
@@ -113,30 +112,15 @@ impl WgpuBackend {
             u32_of(op, "selections", s.selections)?,
         ]);
         let groups = row_groups * s.selections;
-        let (w, x, y, ids) = (&chunk.buffer, s.x.buf(), s.out.buf(), s.routes.buf());
-        match st.format {
-            QuantFormat::Affine(_) => {
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(w),
-                    Bind::Buffer(w),
-                    Bind::Buffer(x),
-                    Bind::Buffer(y),
-                    Bind::Buffer(ids),
-                ];
-                self.run(op, key, &binds, groups)
-            }
-            _ => {
-                let binds = [
-                    Bind::Data(&prm),
-                    Bind::Buffer(w),
-                    Bind::Buffer(x),
-                    Bind::Buffer(y),
-                    Bind::Buffer(ids),
-                ];
-                self.run(op, key, &binds, groups)
-            }
-        }
+        self.run_on_weight(
+            op,
+            key,
+            st.format,
+            &prm,
+            &chunk.buffer,
+            &[s.x.buf(), s.out.buf(), s.routes.buf()],
+            groups,
+        )
     }
 
     /// Shapes the vectorized kernels cannot read in 16-byte units: one workgroup per

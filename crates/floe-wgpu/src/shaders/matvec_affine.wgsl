@@ -16,17 +16,7 @@ const MASK: u32 = (1u << BITS) - 1u;
 const LO: u32 = 23u - BITS;
 var<workgroup> red: array<f32, RED>;
 
-fn scale_at(plane: u32, index: u32) -> f32 {
-    if STYPE == 0u {
-        return bitcast<f32>(WD[(plane >> 2u) + index]);
-    }
-    let byte = plane + index * 2u;
-    let bits = (WD[byte >> 2u] >> ((byte & 2u) * 8u)) & 0xffffu;
-    if STYPE == 1u {
-        return f16_bits_to_f32(bits);
-    }
-    return bf16_bits_to_f32(bits);
-}
+/*AFFINE_SCALE*/
 
 // 1 + q / 2^BITS for the code at bit s of w: its bits moved to the top of an f32 mantissa.
 fn mantissa(w: u32, s: u32) -> f32 {

@@ -6,17 +6,7 @@
 @group(0) @binding(2) var<storage, read> WD: array<u32>;
 const LEVELS: f32 = f32(1u << BITS);
 
-fn scale_at(plane: u32, index: u32) -> f32 {
-    if STYPE == 0u {
-        return bitcast<f32>(WD[(plane >> 2u) + index]);
-    }
-    let byte = plane + index * 2u;
-    let bits = (WD[byte >> 2u] >> ((byte & 2u) * 8u)) & 0xffffu;
-    if STYPE == 1u {
-        return f16_bits_to_f32(bits);
-    }
-    return bf16_bits_to_f32(bits);
-}
+/*AFFINE_SCALE*/
 
 // (Σ c·x, Σ x) over the values of one 32-bit word of codes and the x values they multiply
 // (from vec4 index xo), c = 1 + q/2^BITS (DECODE 0) or q (DECODE 1).
