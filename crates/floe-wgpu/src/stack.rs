@@ -9,7 +9,7 @@ use floe_quant::QuantFormat;
 
 use crate::context::Gpu;
 use crate::staging::StagingRing;
-use crate::weights::{weight_buffer, MAX_CHUNK, SLACK};
+use crate::weights::{chunk_limit, weight_buffer, SLACK};
 
 /// A run of whole entries of a stack in one device buffer: entry `first + i` at byte
 /// `i · stride`.
@@ -72,12 +72,7 @@ pub(crate) fn upload(
     let format = parts[0].format;
     let entry_bytes = parts[0].bytes.len() as u64;
     let stride = entry_bytes.next_multiple_of(16);
-    let limit = gpu
-        .caps
-        .max_binding
-        .min(MAX_CHUNK)
-        .min(gpu.caps.max_weight_chunk.max(SLACK + 1))
-        - SLACK;
+    let limit = chunk_limit(gpu);
     let per_chunk = (limit / stride) as usize;
     if per_chunk == 0 {
         return Err(ComputeError::Unsupported(format!(

@@ -21,12 +21,7 @@ pub(crate) fn rows_per_chunk(
     cols: usize,
 ) -> Result<usize, ComputeError> {
     let row_bytes = format.matrix_bytes(1, cols)? as u64;
-    let limit = gpu
-        .caps
-        .max_binding
-        .min(MAX_CHUNK)
-        .min(gpu.caps.max_weight_chunk.max(SLACK + 1))
-        - SLACK;
+    let limit = chunk_limit(gpu);
     let per_chunk = (limit / row_bytes) as usize;
     if per_chunk == 0 {
         return Err(ComputeError::Unsupported(format!(
@@ -124,4 +119,14 @@ pub(crate) fn weight_buffer(
     });
     gpu.check()?;
     Ok(buffer)
+}
+
+/// The most bytes of weights one buffer holds: a storage binding, the u32 offsets of the kernels
+/// (`MAX_CHUNK`) and `max_weight_chunk_bytes`, less the slack after each buffer.
+pub(crate) fn chunk_limit(gpu: &Gpu) -> u64 {
+    gpu.caps
+        .max_binding
+        .min(MAX_CHUNK)
+        .min(gpu.caps.max_weight_chunk.max(SLACK + 1))
+        - SLACK
 }
