@@ -104,15 +104,15 @@ impl WgpuBackend {
         Ok(out)
     }
 
-    /// Runs a kernel whose bindings are its parameters, the weight buffer (twice for affine
-    /// weights: as 16-byte units and as words, for the scale planes), then `rest` in order.
+    /// Runs a kernel whose bindings are its parameters, the buffer of a weight in `format`
+    /// (twice for affine weights: as 16-byte units and as words, for the scale planes), then
+    /// `rest` in order.
     pub(crate) fn run_on_weight(
         &self,
         op: &'static str,
         key: KernelKey,
-        format: QuantFormat,
         prm: &[u8],
-        weight: &wgpu::Buffer,
+        (weight, format): (&wgpu::Buffer, QuantFormat),
         rest: &[&wgpu::Buffer],
         groups: usize,
     ) -> Result<(), ComputeError> {
@@ -204,9 +204,8 @@ impl WgpuBackend {
         self.run_on_weight(
             "matmul",
             key,
-            w.format,
             &prm,
-            &chunk.buffer,
+            (&chunk.buffer, w.format),
             &[x.buf(), out.buf()],
             groups,
         )
@@ -293,9 +292,8 @@ impl WgpuBackend {
         self.run_on_weight(
             "matmul",
             key,
-            w.format,
             &prm,
-            &chunk.buffer,
+            (&chunk.buffer, w.format),
             &[x.buf(), out.buf()],
             groups,
         )

@@ -115,9 +115,8 @@ impl WgpuBackend {
         self.run_on_weight(
             op,
             key,
-            st.format,
             &prm,
-            &chunk.buffer,
+            (&chunk.buffer, st.format),
             &[s.x.buf(), s.out.buf(), s.routes.buf()],
             groups,
         )
