@@ -5,8 +5,6 @@ const REDUCE_SG: &str = include_str!("shaders/reduce_sg.wgsl");
 const REDUCE_WG: &str = include_str!("shaders/reduce_wg.wgsl");
 const DEQUANT: &str = include_str!("shaders/dequant.wgsl");
 const AFFINE_SCALE: &str = include_str!("shaders/affine_scale.wgsl");
-const MV_FINISH_SG: &str = include_str!("shaders/mv_finish_sg.wgsl");
-const MV_FINISH_WG: &str = include_str!("shaders/mv_finish_wg.wgsl");
 
 /// Entry-point parameters and their copies into globals, for kernels that reduce with subgroups.
 const SG_ARGS: &str = ", @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) sg_num: u32";
@@ -19,19 +17,16 @@ struct Template {
     reduce: bool,
     /// Uses `w_value` (reads stored weights generically).
     dequant: bool,
-    /// Ends with the matrix-vector reduction and store.
-    matvec: bool,
     /// An expert-indexed kernel: the generic weight reader adds the entry's offset `g_wbase`.
     selected: bool,
 }
 
 fn lookup(name: &str) -> Option<Template> {
-    let t = |body, reduce, dequant, matvec| {
+    let t = |body, reduce, dequant| {
         Some(Template {
             body,
             reduce,
             dequant,
-            matvec,
             selected: false,
         })
     };
@@ -40,80 +35,26 @@ fn lookup(name: &str) -> Option<Template> {
             body,
             reduce: true,
             dequant: true,
-            matvec: false,
             selected: true,
         })
     };
     match name {
-        "elementwise" => t(
-            include_str!("shaders/elementwise.wgsl"),
-            false,
-            false,
-            false,
-        ),
-        "rows" => t(include_str!("shaders/rows.wgsl"), false, false, false),
-        "scatter_add" => t(
-            include_str!("shaders/scatter_add.wgsl"),
-            false,
-            false,
-            false,
-        ),
-        "rope" => t(include_str!("shaders/rope.wgsl"), false, false, false),
-        "embed" => t(include_str!("shaders/embed.wgsl"), false, true, false),
-        "rms_norm" => t(include_str!("shaders/rms_norm.wgsl"), true, true, false),
-        "matvec_generic" => t(
-            include_str!("shaders/matvec_generic.wgsl"),
-            true,
-            true,
-            false,
-        ),
-        "matmul_tiled" => t(
-            include_str!("shaders/matmul_tiled.wgsl"),
-            false,
-            true,
-            false,
-        ),
-        "matvec_affine" => t(
-            include_str!("shaders/matvec_affine.wgsl"),
-            false,
-            false,
-            true,
-        ),
-        "matvec_float" => t(
-            include_str!("shaders/matvec_float.wgsl"),
-            false,
-            false,
-            true,
-        ),
-        "matvec_q8_0" => t(include_str!("shaders/matvec_q8_0.wgsl"), false, false, true),
+        "elementwise" => t(include_str!("shaders/elementwise.wgsl"), false, false),
+        "rows" => t(include_str!("shaders/rows.wgsl"), false, false),
+        "scatter_add" => t(include_str!("shaders/scatter_add.wgsl"), false, false),
+        "rope" => t(include_str!("shaders/rope.wgsl"), false, false),
+        "embed" => t(include_str!("shaders/embed.wgsl"), false, true),
+        "rms_norm" => t(include_str!("shaders/rms_norm.wgsl"), true, true),
+        "matvec_generic" => t(include_str!("shaders/matvec_generic.wgsl"), true, true),
+        "matmul_tiled" => t(include_str!("shaders/matmul_tiled.wgsl"), false, true),
         "matvec_selected_generic" => sel(include_str!("shaders/matvec_selected_generic.wgsl")),
-        "combine_selected" => t(
-            include_str!("shaders/combine_selected.wgsl"),
-            false,
-            false,
-            false,
-        ),
-        "softmax_topk" => t(
-            include_str!("shaders/softmax_topk.wgsl"),
-            false,
-            false,
-            false,
-        ),
-        "attn_scores" => t(
-            include_str!("shaders/attn_scores.wgsl"),
-            false,
-            false,
-            false,
-        ),
-        "attn_softmax" => t(
-            include_str!("shaders/attn_softmax.wgsl"),
-            true,
-            false,
-            false,
-        ),
-        "attn_out" => t(include_str!("shaders/attn_out.wgsl"), false, false, false),
-        "conv1d" => t(include_str!("shaders/conv1d.wgsl"), false, true, false),
-        "delta_rule" => t(include_str!("shaders/delta_rule.wgsl"), false, false, false),
+        "combine_selected" => t(include_str!("shaders/combine_selected.wgsl"), false, false),
+        "softmax_topk" => t(include_str!("shaders/softmax_topk.wgsl"), false, false),
+        "attn_scores" => t(include_str!("shaders/attn_scores.wgsl"), false, false),
+        "attn_softmax" => t(include_str!("shaders/attn_softmax.wgsl"), true, false),
+        "attn_out" => t(include_str!("shaders/attn_out.wgsl"), false, false),
+        "conv1d" => t(include_str!("shaders/conv1d.wgsl"), false, true),
+        "delta_rule" => t(include_str!("shaders/delta_rule.wgsl"), false, false),
         _ => None,
     }
 }
@@ -144,7 +85,7 @@ fn matvec1(name: &str) -> Option<String> {
     let locate = if selected {
         include_str!("shaders/mv1_sel.wgsl")
     } else {
-        ""
+        include_str!("shaders/mv1_tokens.wgsl")
     };
     let body = include_str!("shaders/matvec1.wgsl")
         .replace("/*WEIGHT_DECL*/", "")
@@ -180,17 +121,10 @@ pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
                 .replace("/*WB_BYTE*/", byte),
         );
     }
-    let finish = if subgroups {
-        MV_FINISH_SG
-    } else {
-        MV_FINISH_WG
-    };
     let body = t
         .body
         .replace("/*SG_ARGS*/", if subgroups { SG_ARGS } else { "" })
-        .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" })
-        .replace("/*MV_FINISH*/", if t.matvec { finish } else { "" })
-        .replace("/*AFFINE_SCALE*/", AFFINE_SCALE);
+        .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" });
     src.push_str(&body);
     Some(src)
 }

@@ -1,6 +1,6 @@
-//! `x · wᵀ`: vectorized matrix-vector kernels for up to four tokens (decode, small expert
-//! batches), a tiled kernel for more (prefill), and a generic kernel for shapes the vectorized
-//! kernels cannot read in 16-byte units.
+//! `x · wᵀ`: the vectorized one-token kernels (`matvec1_*`) for up to four tokens (decode, small
+//! expert batches; one pass over the weights per token), a tiled kernel for more (prefill), and a
+//! generic kernel for shapes the vectorized kernels cannot read in 16-byte units.
 
 use floe_compute::ComputeError;
 use floe_quant::{QuantFormat, ScaleType};
@@ -15,7 +15,8 @@ use crate::{CodeDecode, MatvecTuning};
 /// (132 SMs × 1024).
 const FILL_INVOCATIONS: usize = 128 * 1024;
 
-/// Tokens up to which the matrix-vector kernels are used (each weight unit read once for all).
+/// Tokens up to which the one-token kernels are used, once per token; more go to the tiled
+/// kernel, which reads each weight tile once for all of them.
 const MAX_MATVEC_TOKENS: usize = 4;
 
 /// Adds the constants that tell the generic weight reader (`dequant.wgsl`) the format.
@@ -89,12 +90,9 @@ impl WgpuBackend {
         let tokens = x.rows;
         let out = self.alloc("matmul", tokens, w.rows)?;
         for chunk in w.chunks.iter() {
-            if tokens == 1 && vector_unit(w.format, w.cols).is_some() {
-                let unit = vector_unit(w.format, w.cols).unwrap_or(4);
-                self.matvec1(x, w, chunk, &out, unit)?;
-            } else if tokens <= MAX_MATVEC_TOKENS {
+            if tokens <= MAX_MATVEC_TOKENS {
                 match vector_unit(w.format, w.cols) {
-                    Some(unit) => self.matvec_vector(x, w, chunk, &out, unit)?,
+                    Some(unit) => self.matvec1(x, w, chunk, &out, unit)?,
                     None => self.matvec_generic(x, w, chunk, &out)?,
                 }
             } else {
@@ -139,76 +137,6 @@ impl WgpuBackend {
             chunk.bias_offset,
             x.rows as u32,
         ]))
-    }
-
-    /// The workgroup shape for rows of `units` units.
-    pub(super) fn matvec_shape(
-        &self,
-        tuning: Option<MatvecTuning>,
-        rows: usize,
-        units: usize,
-        tokens: usize,
-    ) -> (u32, u32) {
-        if let Some(t) = tuning {
-            let threads = t.threads.clamp(32, 256).next_power_of_two();
-            let rows = t.rows.clamp(1, 8).min(16 / tokens as u32).max(1);
-            return (threads, rows);
-        }
-        let threads = (units.next_power_of_two() as u32).clamp(32, 256);
-        let r = if rows >= 4096 {
-            4
-        } else if rows >= 1024 {
-            2
-        } else {
-            1
-        };
-        (threads, r.min(16 / tokens as u32).max(1))
-    }
-
-    fn matvec_vector(
-        &self,
-        x: &WgpuTensor,
-        w: &WgpuWeight,
-        chunk: &WeightChunk,
-        out: &WgpuTensor,
-        unit: u32,
-    ) -> Result<(), ComputeError> {
-        let tokens = x.rows;
-        let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
-        let (threads, r) = self.matvec_shape(tuning, chunk.rows, w.cols / unit as usize, tokens);
-        let decode = match decode {
-            CodeDecode::Mantissa | CodeDecode::HalfPairs => 0,
-            CodeDecode::Convert => 1,
-        };
-        let base = |name| {
-            KernelKey::new(name)
-                .with("WG", threads)
-                .with("R", r)
-                .with("NT", tokens as u32)
-                .with("RED", r * tokens as u32 * threads)
-                .with("UNIT", unit)
-        };
-        let prm = self.chunk_params(x, w, chunk)?;
-        let groups = chunk.rows.div_ceil(r as usize);
-        let key = vector_key(
-            |family| {
-                base(match family {
-                    Family::Affine => "matvec_affine",
-                    Family::Q8_0 => "matvec_q8_0",
-                    Family::Float => "matvec_float",
-                })
-            },
-            w.format,
-            decode.min(1),
-        );
-        self.run_on_weight(
-            "matmul",
-            key,
-            &prm,
-            (&chunk.buffer, w.format),
-            &[x.buf(), out.buf()],
-            groups,
-        )
     }
 
     /// The workgroup shape `(WG, TPR)` of the one-token kernel for rows of `units` units.
@@ -287,8 +215,10 @@ impl WgpuBackend {
         unit: u32,
     ) -> Result<(), ComputeError> {
         let (key, rows_per_group) = self.matvec1_key(w.format, chunk.rows, w.cols, unit, false);
-        let prm = self.chunk_params(x, w, chunk)?;
-        let groups = chunk.rows.div_ceil(rows_per_group as usize);
+        let row_groups = chunk.rows.div_ceil(rows_per_group as usize);
+        let mut prm = self.chunk_params(x, w, chunk)?;
+        prm[28..32].copy_from_slice(&u32_of("matmul", "row groups", row_groups)?.to_le_bytes());
+        let groups = row_groups * x.rows;
         self.run_on_weight(
             "matmul",
             key,
