@@ -4,6 +4,8 @@
 //! Without a wgpu adapter the wgpu comparison prints a notice and passes, unless
 //! `FLOE_REQUIRE_GPU=1` (as CI sets), which makes it fail.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -51,19 +53,7 @@ fn stderr(out: &Output) -> String {
 }
 
 fn rows(out: &Output) -> Vec<Vec<f64>> {
-    let json: Value = serde_json::from_slice(&out.stdout).expect("floe logits prints JSON");
-    json["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
+    common::logits_rows(&out.stdout)
 }
 
 /// Every position's logits within `tolerance` × max |reference| of the reference's.

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{bench_json, floe, text, tiny};
+use common::{bench_json, floe, logits_rows, text, tiny};
 use floe_format::convert::{convert, ConvertOptions};
 use floe_format::Checkpoint;
 use serde_json::Value;
@@ -137,19 +137,7 @@ fn logits(model: &Path, tokens: &str, extra: &[&str]) -> Vec<Vec<f64>> {
         .concat(),
     );
     assert!(out.status.success(), "{extra:?}: {}", text(&out.stderr));
-    let json: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
-    json["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
+    logits_rows(&out.stdout)
 }
 
 #[test]

@@ -37,3 +37,20 @@ pub fn bench_json(args: &[&str]) -> Value {
     assert!(out.status.success(), "{}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
+
+/// The `logits` rows of `floe logits`' JSON output.
+pub fn logits_rows(stdout: &[u8]) -> Vec<Vec<f64>> {
+    let json: Value = serde_json::from_slice(stdout).expect("floe logits prints JSON");
+    json["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
