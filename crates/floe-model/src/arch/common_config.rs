@@ -1,12 +1,17 @@
 //! `config.json` fields that the standard-attention MoE architectures (Mixtral, OLMoE,
 //! Qwen3-MoE) read the same way, with errors that name the field.
 
+use floe_compute::RopeSpec;
+
 use crate::config::{ConfigFields, RopeConfig};
+use crate::layers::attention::AttentionShape;
+use crate::layers::decoder::DecoderHead;
 use crate::ModelError;
 
-/// The attention and norm settings of a decoder with full-width rotary embedding.
+/// The attention and norm settings of a decoder with full-width rotary embedding, as Mixtral,
+/// OLMoE and Qwen3-MoE read them from `config.json`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct AttentionFields {
+pub struct AttentionFields {
     /// `hidden_size`.
     pub hidden_size: usize,
     /// `num_attention_heads`.
@@ -24,7 +29,7 @@ pub(crate) struct AttentionFields {
 impl AttentionFields {
     /// Reads and checks the fields; a partial rotary factor other than 1 is refused (these
     /// architectures rotate every dimension of a head).
-    pub fn parse(f: &ConfigFields<'_>) -> Result<Self, ModelError> {
+    pub(crate) fn parse(f: &ConfigFields<'_>) -> Result<Self, ModelError> {
         let hidden_size = f.positive("hidden_size")?;
         let num_attention_heads = f.positive("num_attention_heads")?;
         let num_key_value_heads = f.positive("num_key_value_heads")?;
@@ -77,6 +82,35 @@ impl AttentionFields {
             rms_norm_eps,
             rope_theta: rope.theta,
         })
+    }
+
+    /// The attention block of these settings: every head dimension rotated (NeoX pairs), with
+    /// or without q/k norms.
+    pub fn shape(&self, qk_norm: bool) -> AttentionShape {
+        AttentionShape {
+            hidden: self.hidden_size,
+            n_heads: self.num_attention_heads,
+            n_kv_heads: self.num_key_value_heads,
+            head_dim: self.head_dim,
+            qk_norm,
+            norm_eps: self.rms_norm_eps as f32,
+            rope: RopeSpec {
+                head_dim: self.head_dim,
+                rotary_dim: self.head_dim,
+                theta: self.rope_theta as f32,
+                interleaved: false,
+            },
+        }
+    }
+
+    /// The decoder's final norm and LM head, the embedding table standing in for a missing
+    /// `lm_head.weight` when `tie_word_embeddings`.
+    pub fn head(&self, tie_word_embeddings: bool) -> DecoderHead {
+        DecoderHead {
+            hidden: self.hidden_size,
+            rms_norm_eps: self.rms_norm_eps as f32,
+            tie_word_embeddings,
+        }
     }
 }
 

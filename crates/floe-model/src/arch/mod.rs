@@ -1,6 +1,6 @@
 //! One module per architecture, each built from [`crate::layers`].
 
-mod common_config;
+pub mod common_config;
 pub mod mixtral;
 pub mod olmoe;
 pub mod qwen3_5_moe;

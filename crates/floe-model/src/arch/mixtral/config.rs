@@ -16,20 +16,10 @@ pub const MIXTRAL: &str = "mixtral";
 /// Everything a Mixtral forward pass needs from `config.json`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MixtralConfig {
-    /// Residual stream width.
-    pub hidden_size: usize,
+    /// Residual width, attention heads, head dimension, norm epsilon and rotary θ.
+    pub attention: AttentionFields,
     /// Decoder layers (every one has routed experts).
     pub num_hidden_layers: usize,
-    /// Query heads.
-    pub num_attention_heads: usize,
-    /// Key/value heads (divides `num_attention_heads`).
-    pub num_key_value_heads: usize,
-    /// Dimensions per head (`head_dim`, default `hidden_size / num_attention_heads`).
-    pub head_dim: usize,
-    /// RMSNorm epsilon.
-    pub rms_norm_eps: f64,
-    /// Rotary embedding θ (full-width NeoX rotary on every head).
-    pub rope_theta: f64,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Routed experts per layer (`num_local_experts`, or `num_experts`).
@@ -68,13 +58,8 @@ impl MixtralConfig {
             ));
         }
         Ok(Self {
-            hidden_size: attention.hidden_size,
+            attention,
             num_hidden_layers: f.positive("num_hidden_layers")?,
-            num_attention_heads: attention.num_attention_heads,
-            num_key_value_heads: attention.num_key_value_heads,
-            head_dim: attention.head_dim,
-            rms_norm_eps: attention.rms_norm_eps,
-            rope_theta: attention.rope_theta,
             vocab_size: f.positive("vocab_size")?,
             num_experts,
             num_experts_per_tok: experts_per_token(&f, num_experts)?,
@@ -128,7 +113,7 @@ mod tests {
         assert_eq!(c.num_experts, 8);
         assert_eq!(c.num_experts_per_tok, 2);
         assert_eq!(c.intermediate_size, 64);
-        assert_eq!(c.rope_theta, 1e6);
+        assert_eq!(c.attention.rope_theta, 1e6);
         assert_eq!(c.sliding_window, None);
         assert_eq!(c.eos_token_ids, vec![511]);
         assert_eq!(c.bos_token_id, Some(509));
@@ -140,8 +125,8 @@ mod tests {
         let v = with(without(v, "head_dim"), "sliding_window", json!(4096));
         let v = with(v, "num_experts", json!(8));
         let c = MixtralConfig::from_json(&v).unwrap();
-        assert_eq!(c.rope_theta, 1e4);
-        assert_eq!(c.head_dim, 16);
+        assert_eq!(c.attention.rope_theta, 1e4);
+        assert_eq!(c.attention.head_dim, 16);
         assert_eq!(c.sliding_window, Some(4096));
     }
 

@@ -16,21 +16,10 @@ pub const OLMOE: &str = "olmoe";
 /// Everything an OLMoE forward pass needs from `config.json`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OlmoeConfig {
-    /// Residual stream width.
-    pub hidden_size: usize,
+    /// Residual width, attention heads, head dimension, norm epsilon and rotary θ.
+    pub attention: AttentionFields,
     /// Decoder layers (every one has routed experts).
     pub num_hidden_layers: usize,
-    /// Query heads.
-    pub num_attention_heads: usize,
-    /// Key/value heads (divides `num_attention_heads`).
-    pub num_key_value_heads: usize,
-    /// Dimensions per head: `hidden_size / num_attention_heads` (transformers sizes the q/k norms
-    /// from it, so a different `head_dim` is refused).
-    pub head_dim: usize,
-    /// RMSNorm epsilon (layer norms and the whole-projection q/k norms).
-    pub rms_norm_eps: f64,
-    /// Rotary embedding θ (full-width NeoX rotary on every head).
-    pub rope_theta: f64,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Routed experts per layer (`num_experts`, or `num_local_experts`).
@@ -85,13 +74,8 @@ impl OlmoeConfig {
         }
         let num_experts = num_experts(&f)?;
         Ok(Self {
-            hidden_size: attention.hidden_size,
+            attention,
             num_hidden_layers: f.positive("num_hidden_layers")?,
-            num_attention_heads: attention.num_attention_heads,
-            num_key_value_heads: attention.num_key_value_heads,
-            head_dim: attention.head_dim,
-            rms_norm_eps: attention.rms_norm_eps,
-            rope_theta: attention.rope_theta,
             vocab_size: f.positive("vocab_size")?,
             num_experts,
             num_experts_per_tok: experts_per_token(&f, num_experts)?,
@@ -144,11 +128,11 @@ mod tests {
     #[test]
     fn parses_the_transformers5_config() {
         let c = OlmoeConfig::from_json(&base()).unwrap();
-        assert_eq!(c.head_dim, 16);
+        assert_eq!(c.attention.head_dim, 16);
         assert_eq!(c.num_experts, 4);
         assert!(!c.norm_topk_prob);
         assert_eq!(c.clip_qkv, None);
-        assert_eq!(c.rope_theta, 1e4);
+        assert_eq!(c.attention.rope_theta, 1e4);
         let c = OlmoeConfig::from_json(&with(base(), "clip_qkv", json!(8.0))).unwrap();
         assert_eq!(c.clip_qkv, Some(8.0));
         let c = OlmoeConfig::from_json(&without(base(), "norm_topk_prob")).unwrap();

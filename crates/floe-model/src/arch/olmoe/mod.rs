@@ -7,15 +7,13 @@ mod config;
 
 use std::sync::Arc;
 
-use floe_compute::{Backend, RopeSpec};
+use floe_compute::Backend;
 use floe_format::Checkpoint;
 
 pub use config::{OlmoeConfig, OLMOE};
 
-use crate::layers::attention::{AttentionOptions, AttentionShape, QkNormScope};
-use crate::layers::decoder::{
-    delegate_model_to_decoder, DecoderHead, DecoderLayer, DecoderModel, FeedForward,
-};
+use crate::layers::attention::{AttentionOptions, QkNormScope};
+use crate::layers::decoder::{delegate_model_to_decoder, DecoderLayer, DecoderModel, FeedForward};
 use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig};
 use crate::weights::WeightLoader;
 use crate::{ModelError, ModelInfo};
@@ -36,22 +34,7 @@ impl<B: Backend> Olmoe<B> {
     ) -> Result<Self, ModelError> {
         let config = OlmoeConfig::from_json(checkpoint.config())?;
         let loader = WeightLoader::new(checkpoint, backend.as_ref());
-        let hidden = config.hidden_size;
-        let eps = config.rms_norm_eps as f32;
-        let shape = AttentionShape {
-            hidden,
-            n_heads: config.num_attention_heads,
-            n_kv_heads: config.num_key_value_heads,
-            head_dim: config.head_dim,
-            qk_norm: true,
-            norm_eps: eps,
-            rope: RopeSpec {
-                head_dim: config.head_dim,
-                rotary_dim: config.head_dim,
-                theta: config.rope_theta as f32,
-                interleaved: false,
-            },
-        };
+        let shape = config.attention.shape(true);
         let options = AttentionOptions {
             qk_norm_scope: QkNormScope::WholeProjection,
             clip_qkv: config.clip_qkv.map(|c| c as f32),
@@ -63,7 +46,7 @@ impl<B: Backend> Olmoe<B> {
             renormalize: config.norm_topk_prob,
         };
         let expert = ExpertShape {
-            hidden,
+            hidden: config.attention.hidden_size,
             intermediate: config.intermediate_size,
         };
         let layers = (0..config.num_hidden_layers)
@@ -81,11 +64,7 @@ impl<B: Backend> Olmoe<B> {
             bos_token_id: config.bos_token_id,
             eos_token_ids: config.eos_token_ids.clone(),
         };
-        let head = DecoderHead {
-            hidden,
-            rms_norm_eps: eps,
-            tie_word_embeddings: config.tie_word_embeddings,
-        };
+        let head = config.attention.head(config.tie_word_embeddings);
         let model = DecoderModel::load(&loader, backend.clone(), info, head, layers, experts)?;
         Ok(Self { config, model })
     }

@@ -16,20 +16,10 @@ pub const QWEN3_MOE: &str = "qwen3_moe";
 /// Everything a Qwen3-MoE forward pass needs from `config.json`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Qwen3MoeConfig {
-    /// Residual stream width.
-    pub hidden_size: usize,
+    /// Residual width, attention heads, head dimension, norm epsilon and rotary θ.
+    pub attention: AttentionFields,
     /// Decoder layers.
     pub num_hidden_layers: usize,
-    /// Query heads.
-    pub num_attention_heads: usize,
-    /// Key/value heads (divides `num_attention_heads`).
-    pub num_key_value_heads: usize,
-    /// Dimensions per head (`head_dim`, default `hidden_size / num_attention_heads`).
-    pub head_dim: usize,
-    /// RMSNorm epsilon.
-    pub rms_norm_eps: f64,
-    /// Rotary embedding θ (full-width NeoX rotary on every head).
-    pub rope_theta: f64,
     /// Vocabulary size (rows of the embedding table and the LM head).
     pub vocab_size: usize,
     /// Routed experts per MoE layer (`num_experts`, saved as `num_local_experts` by transformers 5).
@@ -93,13 +83,8 @@ impl Qwen3MoeConfig {
             )
         };
         let mut config = Self {
-            hidden_size: attention.hidden_size,
+            attention,
             num_hidden_layers,
-            num_attention_heads: attention.num_attention_heads,
-            num_key_value_heads: attention.num_key_value_heads,
-            head_dim: attention.head_dim,
-            rms_norm_eps: attention.rms_norm_eps,
-            rope_theta: attention.rope_theta,
             vocab_size,
             num_experts,
             num_experts_per_tok,
@@ -198,8 +183,8 @@ mod tests {
     fn parses_transformers5_config() {
         let c = Qwen3MoeConfig::from_json(&base()).unwrap();
         assert_eq!(c.num_experts, 8);
-        assert_eq!(c.head_dim, 16);
-        assert_eq!(c.rope_theta, 10000.0);
+        assert_eq!(c.attention.head_dim, 16);
+        assert_eq!(c.attention.rope_theta, 10000.0);
         assert_eq!(c.eos_token_ids, vec![5, 6]);
         assert_eq!(c.bos_token_id, None);
         assert!(c.norm_topk_prob);
@@ -212,14 +197,14 @@ mod tests {
         let v = with(v, "rope_theta", json!(1e6));
         let v = with(without(v, "num_local_experts"), "num_experts", json!(8));
         let c = Qwen3MoeConfig::from_json(&v).unwrap();
-        assert_eq!(c.rope_theta, 1e6);
+        assert_eq!(c.attention.rope_theta, 1e6);
         assert_eq!(c.num_experts, 8);
     }
 
     #[test]
     fn head_dim_defaults_to_hidden_over_heads() {
         let c = Qwen3MoeConfig::from_json(&without(base(), "head_dim")).unwrap();
-        assert_eq!(c.head_dim, 16);
+        assert_eq!(c.attention.head_dim, 16);
     }
 
     #[test]

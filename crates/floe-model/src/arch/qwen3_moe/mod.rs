@@ -7,15 +7,13 @@ mod config;
 
 use std::sync::Arc;
 
-use floe_compute::{Backend, RopeSpec};
+use floe_compute::Backend;
 use floe_format::Checkpoint;
 
 pub use config::{Qwen3MoeConfig, QWEN3_MOE};
 
-use crate::layers::attention::{AttentionOptions, AttentionShape};
-use crate::layers::decoder::{
-    delegate_model_to_decoder, DecoderHead, DecoderLayer, DecoderModel, FeedForward,
-};
+use crate::layers::attention::AttentionOptions;
+use crate::layers::decoder::{delegate_model_to_decoder, DecoderLayer, DecoderModel, FeedForward};
 use crate::layers::mlp::DenseMlp;
 use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig};
 use crate::weights::WeightLoader;
@@ -38,22 +36,7 @@ impl<B: Backend> Qwen3Moe<B> {
     ) -> Result<Self, ModelError> {
         let config = Qwen3MoeConfig::from_json(checkpoint.config())?;
         let loader = WeightLoader::new(checkpoint, backend.as_ref());
-        let hidden = config.hidden_size;
-        let eps = config.rms_norm_eps as f32;
-        let shape = AttentionShape {
-            hidden,
-            n_heads: config.num_attention_heads,
-            n_kv_heads: config.num_key_value_heads,
-            head_dim: config.head_dim,
-            qk_norm: true,
-            norm_eps: eps,
-            rope: RopeSpec {
-                head_dim: config.head_dim,
-                rotary_dim: config.head_dim,
-                theta: config.rope_theta as f32,
-                interleaved: false,
-            },
-        };
+        let shape = config.attention.shape(true);
         let layers = (0..config.num_hidden_layers)
             .map(|l| {
                 let feed_forward = load_feed_forward(&loader, &experts, &config, l)?;
@@ -71,11 +54,7 @@ impl<B: Backend> Qwen3Moe<B> {
             bos_token_id: config.bos_token_id,
             eos_token_ids: config.eos_token_ids.clone(),
         };
-        let head = DecoderHead {
-            hidden,
-            rms_norm_eps: eps,
-            tie_word_embeddings: config.tie_word_embeddings,
-        };
+        let head = config.attention.head(config.tie_word_embeddings);
         let model = DecoderModel::load(&loader, backend.clone(), info, head, layers, experts)?;
         Ok(Self { config, model })
     }
@@ -95,7 +74,7 @@ fn load_feed_forward<B: Backend>(
     config: &Qwen3MoeConfig,
     layer: usize,
 ) -> Result<FeedForward<B>, ModelError> {
-    let hidden = config.hidden_size;
+    let hidden = config.attention.hidden_size;
     let p = format!("model.layers.{layer}.mlp");
     if config.is_sparse_layer(layer) {
         let routing = RouterConfig {
