@@ -2,25 +2,16 @@
 //! (8 experts, 2 per token): the logits are the library's with the same option, `--stats` says
 //! which K ran and where it came from, and a K above the experts is a clean error.
 
+mod common;
+
+use common::{floe, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use floe_compute::cpu::CpuBackend;
 use floe_format::convert::{convert, ConvertOptions};
 use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
 use floe_model::{load_model_with, LoadOptions, LogitsWanted};
-
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .expect("floe runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn mixtral(tmp: &Path) -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hf/mixtral");

@@ -1,24 +1,16 @@
 //! `floe run`, `floe logits` and their bad-input errors, on tiny synthetic checkpoints.
 
+mod common;
+
+use common::{floe, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use floe_compute::cpu::CpuBackend;
 use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
 use floe_model::synthetic::{write_synthetic_qwen3_moe, SyntheticSpec};
 use floe_model::{load_model, LogitsWanted};
-
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .expect("floe runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Asserts a failed run with a clean error message containing every one of `needles`.
 fn assert_fails_with(out: &Output, needles: &[&str]) {

@@ -2,28 +2,9 @@
 //! `PreadExpertSource` for every engine, policy and I/O mode, prefetch hints that change nothing,
 //! and a clear error for a cache budget below one layer's experts.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .expect("floe runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Writes the tiny synth preset into `dir/tiny` and returns its path.
-fn tiny(dir: &Path) -> String {
-    let out = dir.join("tiny");
-    let path = out.to_str().unwrap().to_string();
-    let made = floe(&["synth", "--preset", "tiny", &path]);
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    path
-}
+use common::{floe, text, tiny};
 
 /// The logits JSON of `tokens` with extra flags.
 fn logits(model: &str, flags: &[&str]) -> String {

@@ -2,24 +2,15 @@
 //! model that floe-model loads and runs (finite logits, prefill equal to token-by-token decode),
 //! and `--layers` writes a prefix slice whose config says so.
 
+mod common;
+
+use common::{floe, text};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use floe_compute::cpu::CpuBackend;
 use floe_format::{Checkpoint, ExpertSource, PreadExpertSource};
 use floe_model::{load_model, LogitsWanted, Model};
-
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .expect("floe runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn synth(out: &Path, extra: &[&str]) {
     let mut args = vec!["synth", "--preset", "qwen3.5-tiny", "--dense-quant", "f32"];

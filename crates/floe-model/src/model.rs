@@ -60,6 +60,22 @@ pub struct ModelInfo {
     pub eos_token_ids: Vec<u32>,
 }
 
+impl ModelInfo {
+    /// Refuses a state of `context` tokens longer than the model's `max_position_embeddings`.
+    pub fn check_context(&self, context: usize) -> Result<(), ModelError> {
+        if context > self.max_context {
+            return Err(ModelError::argument(
+                "context",
+                format!(
+                    "{context} tokens exceeds the model's max_position_embeddings ({})",
+                    self.max_context
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A decoder-only language model on backend `B`.
 pub trait Model<B: Backend>: Send + Sync {
     /// Facts about the model.

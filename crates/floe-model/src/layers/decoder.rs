@@ -171,15 +171,7 @@ impl<B: Backend> Model<B> for DecoderModel<B> {
     }
 
     fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
-        if context > self.info.max_context {
-            return Err(ModelError::argument(
-                "context",
-                format!(
-                    "{context} tokens exceeds the model's max_position_embeddings ({})",
-                    self.info.max_context
-                ),
-            ));
-        }
+        self.info.check_context(context)?;
         let attention_layers = vec![true; self.layers.len()];
         ModelState::new(
             self.backend.as_ref(),

@@ -272,15 +272,7 @@ impl<B: Backend> Model<B> for HybridMoe<B> {
     }
 
     fn new_state(&self, context: usize) -> Result<ModelState<B>, ModelError> {
-        if context > self.info.max_context {
-            return Err(ModelError::argument(
-                "context",
-                format!(
-                    "{context} tokens exceeds the model's max_position_embeddings ({})",
-                    self.info.max_context
-                ),
-            ));
-        }
+        self.info.check_context(context)?;
         ModelState::with_layers(self.backend.as_ref(), &self.memory, context)
     }
 
