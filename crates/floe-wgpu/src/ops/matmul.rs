@@ -56,31 +56,6 @@ pub(super) fn vector_unit(format: QuantFormat, cols: usize) -> Option<u32> {
     cols.is_multiple_of(unit).then_some(unit as u32)
 }
 
-/// The kernel families of the vectorized matrix-vector products.
-#[derive(Clone, Copy)]
-enum Family {
-    Affine,
-    Q8_0,
-    Float,
-}
-
-/// The key of a vectorized matrix-vector kernel for `format`: `base(family)` (name and shape)
-/// plus the format's constants; `decode` is the code decoding (`DECODE`; q8_0 has 0 and 1).
-fn vector_key(base: impl Fn(Family) -> KernelKey, format: QuantFormat, decode: u32) -> KernelKey {
-    match format {
-        QuantFormat::Affine(a) => base(Family::Affine)
-            .with("BITS", a.bits as u32)
-            .with("GROUP", a.group_size as u32)
-            .with("STYPE", scale_type(a.scale))
-            .with("WPU", if a.bits == 8 { 2 } else { 1 })
-            .with("DECODE", decode),
-        QuantFormat::Q8_0 => base(Family::Q8_0).with("DECODE", decode.min(1)),
-        QuantFormat::F32 => base(Family::Float).with("FTYPE", 0),
-        QuantFormat::F16 => base(Family::Float).with("FTYPE", 1),
-        QuantFormat::Bf16 => base(Family::Float).with("FTYPE", 2),
-    }
-}
-
 impl WgpuBackend {
     pub(crate) fn op_matmul(
         &self,
@@ -188,13 +163,13 @@ impl WgpuBackend {
             CodeDecode::Convert => 1,
             CodeDecode::HalfPairs => 2,
         };
-        let name = |family| match (family, selected) {
-            (Family::Affine, false) => "matvec1_affine",
-            (Family::Affine, true) => "matvec1s_affine",
-            (Family::Q8_0, false) => "matvec1_q8_0",
-            (Family::Q8_0, true) => "matvec1s_q8_0",
-            (Family::Float, false) => "matvec1_float",
-            (Family::Float, true) => "matvec1s_float",
+        let name = |family: &'static str| match (family, selected) {
+            ("affine", false) => "matvec1_affine",
+            ("affine", true) => "matvec1s_affine",
+            ("q8_0", false) => "matvec1_q8_0",
+            ("q8_0", true) => "matvec1s_q8_0",
+            (_, false) => "matvec1_float",
+            (_, true) => "matvec1s_float",
         };
         let base = |family| {
             KernelKey::new(name(family))
@@ -202,7 +177,18 @@ impl WgpuBackend {
                 .with("TPR", tpr)
                 .with("UNIT", unit)
         };
-        let key = vector_key(base, format, decode);
+        let key = match format {
+            QuantFormat::Affine(a) => base("affine")
+                .with("BITS", a.bits as u32)
+                .with("GROUP", a.group_size as u32)
+                .with("STYPE", scale_type(a.scale))
+                .with("WPU", if a.bits == 8 { 2 } else { 1 })
+                .with("DECODE", decode),
+            QuantFormat::Q8_0 => base("q8_0").with("DECODE", decode.min(1)),
+            QuantFormat::F32 => base("float").with("FTYPE", 0),
+            QuantFormat::F16 => base("float").with("FTYPE", 1),
+            QuantFormat::Bf16 => base("float").with("FTYPE", 2),
+        };
         (key, wg / tpr)
     }
 
