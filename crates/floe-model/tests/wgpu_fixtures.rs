@@ -10,13 +10,11 @@
 
 mod common;
 
-use std::sync::{Arc, OnceLock};
-
+use common::wgpu::backend;
 use common::{
     assert_all_splits_match, convert_to, expert_paths, load_on, variant_fixture, Fixture,
 };
 use floe_format::convert::ConvertOptions;
-use floe_wgpu::{WgpuBackend, WgpuOptions};
 
 /// The tolerance against transformers' f32 logits: `max |Δ| / max |reference|` per position.
 /// The GPU kernels reduce in a different order (and may use subgroup sums), so this is looser
@@ -69,37 +67,6 @@ fn config_variants() {
             assert_all_splits_match(&fixture, model.as_ref(), TOLERANCE);
         }
     }
-}
-
-/// Whether the environment demands a GPU adapter (`FLOE_REQUIRE_GPU=1`).
-fn gpu_required() -> bool {
-    std::env::var("FLOE_REQUIRE_GPU").is_ok_and(|v| v == "1")
-}
-
-/// The backend shared by every test of this binary, or `None` (after a notice) when no adapter
-/// can be opened and none is required.
-fn backend() -> Option<Arc<WgpuBackend>> {
-    static BACKEND: OnceLock<Option<Arc<WgpuBackend>>> = OnceLock::new();
-    BACKEND
-        .get_or_init(|| {
-            match WgpuBackend::new(WgpuOptions {
-                allow_software: true,
-                ..WgpuOptions::default()
-            }) {
-                Ok(backend) => {
-                    eprintln!("wgpu adapter: {:?}", backend.adapter());
-                    Some(Arc::new(backend))
-                }
-                Err(e) if !gpu_required() => {
-                    eprintln!(
-                        "notice: skipping the wgpu fixture tests, no adapter ({e}); set FLOE_REQUIRE_GPU=1 to fail instead"
-                    );
-                    None
-                }
-                Err(e) => panic!("FLOE_REQUIRE_GPU=1 but no wgpu backend could be opened: {e}"),
-            }
-        })
-        .clone()
 }
 
 fn logits_match_transformers_on_wgpu(name: &str) {

@@ -9,15 +9,13 @@
 
 mod common;
 
-use std::sync::{Arc, OnceLock};
-
+use common::wgpu::backend;
 use common::Fixture;
 use common::{
     assert_all_splits_match, assert_matches_reference, convert_to, expert_paths, load_on,
     run_chunks,
 };
 use floe_format::convert::ConvertOptions;
-use floe_wgpu::{WgpuBackend, WgpuOptions};
 
 /// The tolerance against the reference's f32 logits: `max |Δ| / max |reference|` per position
 /// (the GPU kernels sum in other orders than the CPU backend, whose bound is 1e-4).
@@ -41,34 +39,6 @@ wgpu_hybrid_tests! {
     qwen3_5_moe_text: "hf", "qwen3_5_moe_text";
     qwen3_next_q4: "mlx-models", "qwen3_next-q4";
     qwen3_5_moe_q4: "mlx-models", "qwen3_5_moe-q4";
-}
-
-/// Whether the environment demands a GPU adapter (`FLOE_REQUIRE_GPU=1`).
-fn gpu_required() -> bool {
-    std::env::var("FLOE_REQUIRE_GPU").is_ok_and(|v| v == "1")
-}
-
-/// The backend shared by every test of this binary, or `None` (after a notice) when no adapter
-/// can be opened and none is required.
-fn backend() -> Option<Arc<WgpuBackend>> {
-    static BACKEND: OnceLock<Option<Arc<WgpuBackend>>> = OnceLock::new();
-    BACKEND
-        .get_or_init(|| {
-            match WgpuBackend::new(WgpuOptions {
-                allow_software: true,
-                ..WgpuOptions::default()
-            }) {
-                Ok(backend) => Some(Arc::new(backend)),
-                Err(e) if !gpu_required() => {
-                    eprintln!(
-                        "notice: skipping the wgpu hybrid fixture tests, no adapter ({e}); set FLOE_REQUIRE_GPU=1 to fail instead"
-                    );
-                    None
-                }
-                Err(e) => panic!("FLOE_REQUIRE_GPU=1 but no wgpu backend could be opened: {e}"),
-            }
-        })
-        .clone()
 }
 
 fn logits_match_on_wgpu(group: &str, name: &str) {

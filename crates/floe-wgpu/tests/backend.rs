@@ -32,15 +32,6 @@ fn chunked() -> Option<&'static WgpuBackend> {
     })
 }
 
-/// Fills the buffer pool with NaN-filled buffers of many size classes, so an output element a
-/// kernel forgets to write shows up as NaN.
-fn poison(b: &WgpuBackend) {
-    let held: Vec<_> = (0..12)
-        .map(|i| b.upload(&vec![f32::NAN; 37 << i], 37 << i, 1).unwrap())
-        .collect();
-    drop(held);
-}
-
 /// `x · wᵀ` on the backend against the f64 product of the decoded weight, within the
 /// conformance bound (1e-5 of Σ |w|·|x|).
 fn check_matmul(
@@ -56,7 +47,7 @@ fn check_matmul(
     let w = formats::random_weight(&mut case, format, rows, cols);
     let xs = case.values(tokens * cols, -1.0, 1.0);
     let bw = b.weight(w.data.clone()).unwrap();
-    poison(b);
+    common::poison(b);
     let x = b.upload(&xs, tokens, cols).unwrap();
     let got = b.download(&b.matmul(&x, &bw).unwrap()).unwrap();
     let want = reference::matmul(
@@ -108,7 +99,7 @@ fn embed_across_row_ranges() {
         let w = formats::random_weight(&mut case, f, 90, 128);
         let table = b.weight(w.data.clone()).unwrap();
         let ids: Vec<u32> = vec![89, 0, 45, 45, 12, 77, 3];
-        poison(b);
+        common::poison(b);
         let got = b.download(&b.embed(&table, &ids).unwrap()).unwrap();
         for (i, &id) in ids.iter().enumerate() {
             for c in 0..128 {
@@ -233,7 +224,7 @@ fn attention_outputs_are_fully_written() {
     // Cache rows past `past + t` must not be read.
     k[(spec.past + t) * 32..].fill(f32::NAN);
     v[(spec.past + t) * 32..].fill(f32::NAN);
-    poison(&b);
+    common::poison(&b);
     let out = b
         .attention(
             &b.upload(&q, t, 64).unwrap(),

@@ -7,7 +7,6 @@ mod common;
 use std::sync::OnceLock;
 
 use floe_compute::conformance::{cases, Case};
-use floe_compute::Backend;
 use floe_wgpu::{WgpuBackend, WgpuOptions};
 
 fn chunked() -> Option<&'static WgpuBackend> {
@@ -18,14 +17,6 @@ fn chunked() -> Option<&'static WgpuBackend> {
     })
 }
 
-/// Fills the buffer pool with NaN so that an output element a kernel does not write shows.
-fn poison(b: &WgpuBackend) {
-    let held: Vec<_> = (0..12)
-        .map(|i| b.upload(&vec![f32::NAN; 37 << i], 37 << i, 1).unwrap())
-        .collect();
-    drop(held);
-}
-
 #[test]
 fn conv1d_weights_split_into_row_ranges() {
     let Some(b) = chunked() else { return };
@@ -33,7 +24,7 @@ fn conv1d_weights_split_into_row_ranges() {
         ("recurrent::conv1d_chunked_f32", "f32", 2048),
         ("recurrent::conv1d_chunked_bf16", "bf16", 1500),
     ] {
-        poison(b);
+        common::poison(b);
         cases::causal_conv1d(&b, Case::new(name), format, 3, 2, channels, 4, "silu");
     }
 }
@@ -41,7 +32,7 @@ fn conv1d_weights_split_into_row_ranges() {
 #[test]
 fn delta_rule_outputs_are_written_over_poisoned_buffers() {
     let Some(b) = chunked() else { return };
-    poison(b);
+    common::poison(b);
     cases::gated_delta_rule(
         &b,
         Case::new("recurrent::delta_rule_poisoned"),

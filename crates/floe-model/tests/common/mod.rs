@@ -5,6 +5,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod wgpu;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use floe_compute::Backend;
 use floe_wgpu::{WgpuBackend, WgpuOptions};
 
 /// Whether the environment demands a GPU adapter (`FLOE_REQUIRE_GPU=1`).
@@ -33,4 +34,14 @@ pub fn shared(
     options: impl FnOnce() -> WgpuOptions,
 ) -> Option<&'static WgpuBackend> {
     slot.get_or_init(|| open(options())).as_ref()
+}
+
+/// Fills the buffer pool with NaN-filled buffers of many size classes, so an output element a
+/// kernel forgets to write shows up as NaN.
+#[allow(dead_code)] // not every test binary poisons
+pub fn poison(b: &WgpuBackend) {
+    let held: Vec<_> = (0..12)
+        .map(|i| b.upload(&vec![f32::NAN; 37 << i], 37 << i, 1).unwrap())
+        .collect();
+    drop(held);
 }
