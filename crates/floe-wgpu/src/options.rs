@@ -37,8 +37,10 @@ pub enum CodeDecode {
 pub struct MatvecTuning {
     /// Invocations per workgroup: a power of two from 32 to 256.
     pub threads: u32,
-    /// Output rows per workgroup, 1 to 8.
+    /// Row slots per workgroup (each takes threads / rows invocations), 1 to `threads`.
     pub rows: u32,
+    /// Consecutive output rows each invocation computes, reusing its x loads: 1, 2 or 4.
+    pub rows_per_invocation: u32,
 }
 
 /// Options of [`crate::WgpuBackend::new`].

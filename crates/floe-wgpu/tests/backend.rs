@@ -121,18 +121,22 @@ fn every_matvec_shape_and_decoding_is_correct() {
     let Some(b) = common::open(WgpuOptions::default()) else {
         return;
     };
-    // (threads, rows): the one-token kernels' rows take threads / rows invocations each, from 1
-    // (one row per invocation) to 256 (one row per workgroup).
+    // (threads, rows, rows per invocation): the one-token kernels' row slots take threads /
+    // rows invocations each, from 1 (one slot per invocation) to 256 (one slot per workgroup),
+    // and each slot computes 1, 2 or 4 rows (3 rounds up to 4). The 45 rows of the checks leave
+    // a partial slot at the end.
     let tunings = [
-        (32, 1),
-        (64, 8),
-        (128, 3),
-        (256, 4),
-        (64, 2),
-        (32, 32),
-        (32, 16),
-        (32, 8),
-        (256, 1),
+        (32, 1, 4),
+        (64, 8, 2),
+        (128, 3, 1),
+        (256, 4, 3),
+        (64, 2, 1),
+        (32, 32, 2),
+        (32, 16, 4),
+        (32, 8, 1),
+        (256, 1, 2),
+        (128, 64, 4),
+        (64, 16, 2),
     ];
     let formats = ["q4", "q2", "q8_0", "affine8-g64-bf16", "f16", "bf16", "f32"];
     let decodes = [
@@ -143,8 +147,13 @@ fn every_matvec_shape_and_decoding_is_correct() {
     for (i, format) in formats.iter().enumerate() {
         for (j, decode) in decodes.into_iter().enumerate() {
             for k in 0..3 {
-                let (threads, rows) = tunings[(i + 3 * j + k) % tunings.len()];
-                b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows }));
+                let (threads, rows, per_invocation) = tunings[(i + 3 * j + k) % tunings.len()];
+                let tuning = MatvecTuning {
+                    threads,
+                    rows,
+                    rows_per_invocation: per_invocation,
+                };
+                b.set_matvec_kernel(decode, Some(tuning));
                 check_matmul(&b, "matvec_tuned", format, 1, 512, 45);
             }
             check_matmul(&b, "matvec_tuned_t4", format, 4, 128, 19);

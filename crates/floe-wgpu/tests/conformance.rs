@@ -1,13 +1,14 @@
 //! The backend conformance suite (`floe_compute::conformance`) on the wgpu backend, twice:
-//! with subgroup reductions where the adapter has them, and with workgroup-memory reductions
-//! and plainly converted quantized codes.
+//! with subgroup reductions where the adapter has them, and with workgroup-memory reductions,
+//! plainly converted quantized codes and a fixed one-token kernel shape (four rows per
+//! invocation, eight invocations per row).
 //!
 //! The suite needs a backend for every case, so without an adapter these tests fail; run them
 //! where lavapipe (`mesa-vulkan-drivers`) or a GPU is installed.
 
 use std::sync::OnceLock;
 
-use floe_wgpu::{CodeDecode, WgpuBackend, WgpuOptions};
+use floe_wgpu::{CodeDecode, MatvecTuning, WgpuBackend, WgpuOptions};
 
 fn open(
     slot: &'static OnceLock<Result<WgpuBackend, String>>,
@@ -34,6 +35,11 @@ fn fallback_backend() -> Result<&'static WgpuBackend, String> {
     open(&SLOT, || WgpuOptions {
         use_subgroups: false,
         code_decode: CodeDecode::Convert,
+        matvec_tuning: Some(MatvecTuning {
+            threads: 64,
+            rows: 8,
+            rows_per_invocation: 4,
+        }),
         ..WgpuOptions::default()
     })
 }

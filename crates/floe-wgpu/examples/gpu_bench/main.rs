@@ -379,14 +379,22 @@ fn main() -> Result<()> {
                 {
                     continue;
                 }
-                for threads in [32, 64, 128, 256] {
-                    // One-token rows take threads / rows invocations each.
+                for threads in [64, 128, 256] {
+                    // One-token row slots take threads / slots invocations each and compute
+                    // `nr` rows each.
                     for per_row in [1u32, 2, 4, 8, 16, 32] {
-                        let r = threads / per_row;
-                        b.set_matvec_kernel(decode, Some(MatvecTuning { threads, rows: r }));
-                        let secs = time_matmul(&b, &x, &w, reps)?;
-                        let gbs = moved as f64 / secs / 1e9;
-                        println!("tune {name:>6} {decode:?} threads={threads:3} rows={r:3} per_row={per_row:2} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
+                        for nr in [1u32, 2, 4] {
+                            let r = threads / per_row;
+                            let tuning = MatvecTuning {
+                                threads,
+                                rows: r,
+                                rows_per_invocation: nr,
+                            };
+                            b.set_matvec_kernel(decode, Some(tuning));
+                            let secs = time_matmul(&b, &x, &w, reps)?;
+                            let gbs = moved as f64 / secs / 1e9;
+                            println!("tune {name:>6} {decode:?} threads={threads:3} slots={r:3} per_row={per_row:2} nr={nr} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
+                        }
                     }
                 }
             }

@@ -114,18 +114,20 @@ impl WgpuBackend {
         ]))
     }
 
-    /// The workgroup shape `(WG, TPR)` of the one-token kernel for rows of `units` units.
+    /// The shape `(WG, TPR, NR)` of the one-token kernel for rows of `units` units: WG
+    /// invocations per workgroup, TPR invocations per row slot, NR rows per slot.
     pub(crate) fn matvec1_shape(
         &self,
         tuning: Option<MatvecTuning>,
         format: QuantFormat,
         rows: usize,
         units: usize,
-    ) -> (u32, u32) {
+    ) -> (u32, u32, u32) {
         if let Some(t) = tuning {
             let threads = t.threads.clamp(1, 256).next_power_of_two();
             let rows = t.rows.clamp(1, threads).next_power_of_two();
-            return (threads, threads / rows);
+            let per_invocation = t.rows_per_invocation.clamp(1, 4).next_power_of_two();
+            return (threads, threads / rows, per_invocation);
         }
         // Large matrices (throughput): the fastest shapes of `gpu_bench --tune` on an H200
         // (docs/performance.md), few invocations per row for quantized rows, so that the rows
@@ -143,11 +145,11 @@ impl WgpuBackend {
         let tpr = base
             .max(fill.min(most))
             .min((units as u32).next_power_of_two());
-        (128.max(tpr), tpr)
+        (128.max(tpr), tpr, 1)
     }
 
     /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`)
-    /// for weights in `format` read in units of `unit` values, and its workgroup size.
+    /// for weights in `format` read in units of `unit` values, and the output rows one of its workgroups computes.
     pub(crate) fn matvec1_key(
         &self,
         format: QuantFormat,
@@ -157,7 +159,7 @@ impl WgpuBackend {
         selected: bool,
     ) -> (KernelKey, u32) {
         let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
-        let (wg, tpr) = self.matvec1_shape(tuning, format, rows, cols / unit as usize);
+        let (wg, tpr, nr) = self.matvec1_shape(tuning, format, rows, cols / unit as usize);
         let decode = match decode {
             CodeDecode::Mantissa => 0,
             CodeDecode::Convert => 1,
@@ -175,6 +177,7 @@ impl WgpuBackend {
             KernelKey::new(name(family))
                 .with("WG", wg)
                 .with("TPR", tpr)
+                .with("NR", nr)
                 .with("UNIT", unit)
         };
         let key = match format {
@@ -189,7 +192,7 @@ impl WgpuBackend {
             QuantFormat::F16 => base("float").with("FTYPE", 1),
             QuantFormat::Bf16 => base("float").with("FTYPE", 2),
         };
-        (key, wg / tpr)
+        (key, wg / tpr * nr)
     }
 
     fn matvec1(

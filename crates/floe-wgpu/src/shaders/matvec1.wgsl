@@ -1,8 +1,10 @@
 // x · wᵀ for one token (decode, and each selection of an expert-indexed product): a workgroup
-// of WG invocations computes R = WG / TPR output rows, TPR invocations per row, each summing
-// whole 16-byte weight units (`unit_dot`, from the format's snippet) into one scalar, then the
-// row's TPR partial sums are added in workgroup memory. No private arrays: everything lives in
-// registers (dynamically indexed private arrays are spilled to memory by some drivers).
+// of WG invocations computes R = WG / TPR slots of NR (1, 2 or 4) consecutive output rows, TPR
+// invocations per slot. Each invocation sums whole 16-byte weight units of its NR rows: it loads
+// the unit's x values once (`load_x`, from the format's snippet) and reuses them for every row
+// (`row_dot`), so NR rows cost one set of x loads. Then the slot's TPR partial sums are added in
+// workgroup memory. No private arrays: everything lives in registers (dynamically indexed
+// private arrays are spilled to memory by some drivers).
 // The format's snippet declares the weight bindings (1 and, for affine weights, 2), then come
 // X, Y and, for selected products, the routes IDS.
 // prm: [0] rows in this chunk, [1] columns, [2] output stride, [3] first output column,
@@ -18,9 +20,25 @@
 /*SEL_DECL*/
 
 const R: u32 = WG / TPR;
-var<workgroup> red: array<f32, WG>;
+var<workgroup> red: array<vec4<f32>, WG>;
 
 /*UNIT_FN*/
+
+// The unit `u` of rows row0 .. row0 + NR (row indices clamped to `last`, the caller drops those
+// rows' sums) times x: component j is row row0 + j's sum.
+fn unit_rows(wbyte: u32, row0: u32, last: u32, u: u32, units: u32, xu: u32) -> vec4<f32> {
+    let xs = load_x(xu + u * (UNIT / 4u));
+    var r = vec4<f32>(0.0);
+    r.x = row_dot(wbyte, min(row0, last), u, units, xs);
+    if NR > 1u {
+        r.y = row_dot(wbyte, min(row0 + 1u, last), u, units, xs);
+    }
+    if NR > 2u {
+        r.z = row_dot(wbyte, min(row0 + 2u, last), u, units, xs);
+        r.w = row_dot(wbyte, min(row0 + 3u, last), u, units, xs);
+    }
+    return r;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -38,19 +56,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var has_work = true;
     var bad = false;
 /*LOCATE*/
-    let row = row_group * R + lid / TPR;
+    let row0 = (row_group * R + lid / TPR) * NR;
     let units = cols / UNIT;
     let xu = xrow * (cols / 4u);
-    var acc = 0.0;
-    if has_work && !bad && row < rows {
+    var acc = vec4<f32>(0.0);
+    if has_work && !bad && row0 < rows {
+        let last = rows - 1u;
         var u = lane;
         for (; u + TPR < units; u = u + 2u * TPR) {
-            let a = unit_dot(wbyte, row, u, units, xu);
-            let b = unit_dot(wbyte, row, u + TPR, units, xu);
+            let a = unit_rows(wbyte, row0, last, u, units, xu);
+            let b = unit_rows(wbyte, row0, last, u + TPR, units, xu);
             acc = acc + (a + b);
         }
         if u < units {
-            acc = acc + unit_dot(wbyte, row, u, units, xu);
+            acc = acc + unit_rows(wbyte, row0, last, u, units, xu);
         }
     }
     red[lid] = acc;
@@ -61,11 +80,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         }
         workgroupBarrier();
     }
-    if lane == 0u && has_work && row < rows {
-        if bad {
-            Y[yat + row] = bitcast<f32>(0x7fc00000u);
-        } else {
-            Y[yat + row] = red[lid];
+    if lane == 0u && has_work {
+        let sums = red[lid];
+        for (var j = 0u; j < NR; j = j + 1u) {
+            if row0 + j < rows {
+                Y[yat + row0 + j] = select(sums[j], bitcast<f32>(0x7fc00000u), bad);
+            }
         }
     }
 }

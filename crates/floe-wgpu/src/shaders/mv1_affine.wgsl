@@ -8,54 +8,90 @@ const LEVELS: f32 = f32(1u << BITS);
 
 /*AFFINE_SCALE*/
 
-// (Σ c·x, Σ x) over the values of one 32-bit word of codes and the x values they multiply
-// (from vec4 index xo), c = 1 + q/2^BITS (DECODE 0) or q (DECODE 1).
-fn word_dot(w: u32, xo: u32) -> vec2<f32> {
-    if BITS == 8u {
-        let x = X[xo];
-        var c: vec4<f32>;
-        if DECODE == 2u {
-            let m = 0x03fc03fcu;
-            let one = 0x3c003c00u;
-            let p0 = unpack2x16float(((w << 2u) & m) | one);
-            let p1 = unpack2x16float(((w >> 6u) & m) | one);
-            c = vec4<f32>(p0.x, p1.x, p0.y, p1.y);
-        } else if DECODE == 0u {
-            c = bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x007f8000u)) | vec4<u32>(0x3f800000u));
-        } else {
-            c = vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(0xffu));
-        }
-        return vec2<f32>(dot(c, x), dot(x, vec4<f32>(1.0)));
-    } else if BITS == 4u {
-        let xa = X[xo];
-        let xb = X[xo + 1u];
-        var ca: vec4<f32>;
-        var cb: vec4<f32>;
-        if DECODE == 2u {
-            let m = 0x03c003c0u;
-            let one = 0x3c003c00u;
-            let p0 = unpack2x16float(((w << 6u) & m) | one);
-            let p1 = unpack2x16float(((w << 2u) & m) | one);
-            let p2 = unpack2x16float(((w >> 2u) & m) | one);
-            let p3 = unpack2x16float(((w >> 6u) & m) | one);
-            ca = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
-            cb = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
-        } else if DECODE == 0u {
-            let m = vec4<u32>(0x00780000u);
-            let one = vec4<u32>(0x3f800000u);
-            ca = bitcast<vec4<f32>>((vec4<u32>(w << 19u, w << 15u, w << 11u, w << 7u) & m) | one);
-            cb = bitcast<vec4<f32>>((vec4<u32>(w << 3u, w >> 1u, w >> 5u, w >> 9u) & m) | one);
-        } else {
-            ca = vec4<f32>(vec4<u32>(w, w >> 4u, w >> 8u, w >> 12u) & vec4<u32>(15u));
-            cb = vec4<f32>(vec4<u32>(w >> 16u, w >> 20u, w >> 24u, w >> 28u) & vec4<u32>(15u));
-        }
-        return vec2<f32>(dot(ca, xa) + dot(cb, xb), dot(xa + xb, vec4<f32>(1.0)));
+// The x values of one unit (UNIT values: 8 vec4s, 16 for 2 bits) and their sums (s0, and s1
+// for the second half of a 2-bit unit, which may lie in another group), loaded once for all the
+// rows an invocation computes.
+struct XUnit {
+    x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+    x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
+    x8: vec4<f32>, x9: vec4<f32>, x10: vec4<f32>, x11: vec4<f32>,
+    x12: vec4<f32>, x13: vec4<f32>, x14: vec4<f32>, x15: vec4<f32>,
+    s0: f32, s1: f32,
+}
+
+fn vsum(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>) -> f32 {
+    return dot((a + b) + (c + d), vec4<f32>(1.0));
+}
+
+fn load_x(xo: u32) -> XUnit {
+    var v: XUnit;
+    v.x0 = X[xo];
+    v.x1 = X[xo + 1u];
+    v.x2 = X[xo + 2u];
+    v.x3 = X[xo + 3u];
+    v.x4 = X[xo + 4u];
+    v.x5 = X[xo + 5u];
+    v.x6 = X[xo + 6u];
+    v.x7 = X[xo + 7u];
+    if BITS == 2u {
+        v.x8 = X[xo + 8u];
+        v.x9 = X[xo + 9u];
+        v.x10 = X[xo + 10u];
+        v.x11 = X[xo + 11u];
+        v.x12 = X[xo + 12u];
+        v.x13 = X[xo + 13u];
+        v.x14 = X[xo + 14u];
+        v.x15 = X[xo + 15u];
+        v.s1 = vsum(v.x8, v.x9, v.x10, v.x11) + vsum(v.x12, v.x13, v.x14, v.x15);
     }
-    // BITS == 2: 16 values.
-    let x0 = X[xo];
-    let x1 = X[xo + 1u];
-    let x2 = X[xo + 2u];
-    let x3 = X[xo + 3u];
+    v.s0 = vsum(v.x0, v.x1, v.x2, v.x3) + vsum(v.x4, v.x5, v.x6, v.x7);
+    return v;
+}
+
+// Σ c·x over the 4 codes of an 8-bit word, c = 1 + q/2^BITS (DECODE 0, 2) or q (DECODE 1).
+fn dot8(w: u32, x: vec4<f32>) -> f32 {
+    var c: vec4<f32>;
+    if DECODE == 2u {
+        let m = 0x03fc03fcu;
+        let one = 0x3c003c00u;
+        let p0 = unpack2x16float(((w << 2u) & m) | one);
+        let p1 = unpack2x16float(((w >> 6u) & m) | one);
+        c = vec4<f32>(p0.x, p1.x, p0.y, p1.y);
+    } else if DECODE == 0u {
+        c = bitcast<vec4<f32>>((vec4<u32>(w << 15u, w << 7u, w >> 1u, w >> 9u) & vec4<u32>(0x007f8000u)) | vec4<u32>(0x3f800000u));
+    } else {
+        c = vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(0xffu));
+    }
+    return dot(c, x);
+}
+
+// Σ c·x over the 8 codes of a 4-bit word (xa the first four x values, xb the next four).
+fn dot4(w: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
+    var ca: vec4<f32>;
+    var cb: vec4<f32>;
+    if DECODE == 2u {
+        let m = 0x03c003c0u;
+        let one = 0x3c003c00u;
+        let p0 = unpack2x16float(((w << 6u) & m) | one);
+        let p1 = unpack2x16float(((w << 2u) & m) | one);
+        let p2 = unpack2x16float(((w >> 2u) & m) | one);
+        let p3 = unpack2x16float(((w >> 6u) & m) | one);
+        ca = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+        cb = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+    } else if DECODE == 0u {
+        let m = vec4<u32>(0x00780000u);
+        let one = vec4<u32>(0x3f800000u);
+        ca = bitcast<vec4<f32>>((vec4<u32>(w << 19u, w << 15u, w << 11u, w << 7u) & m) | one);
+        cb = bitcast<vec4<f32>>((vec4<u32>(w << 3u, w >> 1u, w >> 5u, w >> 9u) & m) | one);
+    } else {
+        ca = vec4<f32>(vec4<u32>(w, w >> 4u, w >> 8u, w >> 12u) & vec4<u32>(15u));
+        cb = vec4<f32>(vec4<u32>(w >> 16u, w >> 20u, w >> 24u, w >> 28u) & vec4<u32>(15u));
+    }
+    return dot(ca, xa) + dot(cb, xb);
+}
+
+// Σ c·x over the 16 codes of a 2-bit word (x0 .. x3 the x values they multiply).
+fn dot2(w: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
     var c0: vec4<f32>;
     var c1: vec4<f32>;
     var c2: vec4<f32>;
@@ -89,40 +125,37 @@ fn word_dot(w: u32, xo: u32) -> vec2<f32> {
         c2 = vec4<f32>(vec4<u32>(w >> 16u, w >> 18u, w >> 20u, w >> 22u) & m);
         c3 = vec4<f32>(vec4<u32>(w >> 24u, w >> 26u, w >> 28u, w >> 30u) & m);
     }
-    let d = (dot(c0, x0) + dot(c1, x1)) + (dot(c2, x2) + dot(c3, x3));
-    return vec2<f32>(d, dot((x0 + x1) + (x2 + x3), vec4<f32>(1.0)));
+    return (dot(c0, x0) + dot(c1, x1)) + (dot(c2, x2) + dot(c3, x3));
 }
 
-// s · Σ q·x + b · Σ x for one group part from its (Σ c·x, Σ x).
-fn part_value(ds: vec2<f32>, s: f32, b: f32) -> f32 {
+// s · Σ q·x + b · Σ x for one group part from Σ c·x and Σ x.
+fn part_value(cx: f32, sx: f32, s: f32, b: f32) -> f32 {
     if DECODE != 1u {
-        return s * LEVELS * (ds.x - ds.y) + b * ds.y;
+        return s * LEVELS * (cx - sx) + b * sx;
     }
-    return s * ds.x + b * ds.y;
+    return s * cx + b * sx;
 }
 
-fn unit_dot(wbyte: u32, row: u32, u: u32, units: u32, xu: u32) -> f32 {
+// Row `row`'s unit `u` times the unit's x values.
+fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {
     let groups_per_row = units * UNIT / GROUP;
     let soff = prm[4] + wbyte;
     let boff = prm[5] + wbyte;
-    let xo = xu + u * (UNIT / 4u);
     let at = (wbyte >> 4u) + (row * units + u) * WPU;
     let w = WQ[at];
+    let g = row * groups_per_row + (u * UNIT) / GROUP;
     if BITS == 8u {
         let w2 = WQ[at + 1u];
-        let g = row * groups_per_row + (u * UNIT) / GROUP;
-        let ds = (word_dot(w.x, xo) + word_dot(w.y, xo + 1u)) + (word_dot(w.z, xo + 2u) + word_dot(w.w, xo + 3u))
-            + (word_dot(w2.x, xo + 4u) + word_dot(w2.y, xo + 5u)) + (word_dot(w2.z, xo + 6u) + word_dot(w2.w, xo + 7u));
-        return part_value(ds, scale_at(soff, g), scale_at(boff, g));
+        let cx = (dot8(w.x, v.x0) + dot8(w.y, v.x1)) + (dot8(w.z, v.x2) + dot8(w.w, v.x3))
+            + (dot8(w2.x, v.x4) + dot8(w2.y, v.x5)) + (dot8(w2.z, v.x6) + dot8(w2.w, v.x7));
+        return part_value(cx, v.s0, scale_at(soff, g), scale_at(boff, g));
     } else if BITS == 4u {
-        let g = row * groups_per_row + (u * UNIT) / GROUP;
-        let ds = (word_dot(w.x, xo) + word_dot(w.y, xo + 2u)) + (word_dot(w.z, xo + 4u) + word_dot(w.w, xo + 6u));
-        return part_value(ds, scale_at(soff, g), scale_at(boff, g));
+        let cx = (dot4(w.x, v.x0, v.x1) + dot4(w.y, v.x2, v.x3)) + (dot4(w.z, v.x4, v.x5) + dot4(w.w, v.x6, v.x7));
+        return part_value(cx, v.s0, scale_at(soff, g), scale_at(boff, g));
     }
     // 2 bits: 64 values, two halves of 32 (each inside one group, since GROUP >= 32).
-    let g0 = row * groups_per_row + (u * UNIT) / GROUP;
     let g1 = row * groups_per_row + (u * UNIT + 32u) / GROUP;
-    let d0 = word_dot(w.x, xo) + word_dot(w.y, xo + 4u);
-    let d1 = word_dot(w.z, xo + 8u) + word_dot(w.w, xo + 12u);
-    return part_value(d0, scale_at(soff, g0), scale_at(boff, g0)) + part_value(d1, scale_at(soff, g1), scale_at(boff, g1));
+    let d0 = dot2(w.x, v.x0, v.x1, v.x2, v.x3) + dot2(w.y, v.x4, v.x5, v.x6, v.x7);
+    let d1 = dot2(w.z, v.x8, v.x9, v.x10, v.x11) + dot2(w.w, v.x12, v.x13, v.x14, v.x15);
+    return part_value(d0, v.s0, scale_at(soff, g), scale_at(boff, g)) + part_value(d1, v.s1, scale_at(soff, g1), scale_at(boff, g1));
 }

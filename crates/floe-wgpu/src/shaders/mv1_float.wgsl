@@ -7,13 +7,28 @@ fn pair(w: u32) -> vec2<f32> {
     return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
 }
 
-fn unit_dot(wbyte: u32, row: u32, u: u32, units: u32, xu: u32) -> f32 {
+// The x values of one unit (4 or 8), loaded once for all the rows an invocation computes.
+struct XUnit {
+    x0: vec4<f32>,
+    x1: vec4<f32>,
+}
+
+fn load_x(xo: u32) -> XUnit {
+    var v: XUnit;
+    v.x0 = X[xo];
+    if FTYPE != 0u {
+        v.x1 = X[xo + 1u];
+    }
+    return v;
+}
+
+// Row `row`'s unit `u` times the unit's x values.
+fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {
     let w = WQ[(wbyte >> 4u) + row * units + u];
-    let xo = xu + u * (UNIT / 4u);
     if FTYPE == 0u {
-        return dot(bitcast<vec4<f32>>(w), X[xo]);
+        return dot(bitcast<vec4<f32>>(w), v.x0);
     }
     let a = vec4<f32>(pair(w.x), pair(w.y));
     let b = vec4<f32>(pair(w.z), pair(w.w));
-    return dot(a, X[xo]) + dot(b, X[xo + 1u]);
+    return dot(a, v.x0) + dot(b, v.x1);
 }

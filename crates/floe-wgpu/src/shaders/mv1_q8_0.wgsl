@@ -16,7 +16,32 @@ fn q8_dot(word: u32, x: vec4<f32>) -> f32 {
     return dot(v, x);
 }
 
-fn unit_dot(wbyte: u32, row: u32, u: u32, units: u32, xu: u32) -> f32 {
+// The 32 x values of one block, and their sum (for DECODE 0), loaded once for all the rows an
+// invocation computes.
+struct XUnit {
+    x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+    x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
+    s: f32,
+}
+
+fn load_x(xo: u32) -> XUnit {
+    var v: XUnit;
+    v.x0 = X[xo];
+    v.x1 = X[xo + 1u];
+    v.x2 = X[xo + 2u];
+    v.x3 = X[xo + 3u];
+    v.x4 = X[xo + 4u];
+    v.x5 = X[xo + 5u];
+    v.x6 = X[xo + 6u];
+    v.x7 = X[xo + 7u];
+    if DECODE == 0u {
+        v.s = dot(((v.x0 + v.x1) + (v.x2 + v.x3)) + ((v.x4 + v.x5) + (v.x6 + v.x7)), vec4<f32>(1.0));
+    }
+    return v;
+}
+
+// Row `row`'s block `u` times the block's x values.
+fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {
     let start = wbyte + (row * units + u) * 34u;
     let at = start >> 2u;
     let odd = (start & 2u) != 0u;
@@ -30,23 +55,13 @@ fn unit_dot(wbyte: u32, row: u32, u: u32, units: u32, xu: u32) -> f32 {
     let w7 = WD[at + 7u];
     let w8 = WD[at + 8u];
     let d = f16_bits_to_f32(select(w0 & 0xffffu, w0 >> 16u, odd));
-    let xo = xu + u * 8u;
-    let x0 = X[xo];
-    let x1 = X[xo + 1u];
-    let x2 = X[xo + 2u];
-    let x3 = X[xo + 3u];
-    let x4 = X[xo + 4u];
-    let x5 = X[xo + 5u];
-    let x6 = X[xo + 6u];
-    let x7 = X[xo + 7u];
-    let s = ((q8_dot(block_word(w0, w1, odd), x0) + q8_dot(block_word(w1, w2, odd), x1))
-        + (q8_dot(block_word(w2, w3, odd), x2) + q8_dot(block_word(w3, w4, odd), x3)))
-        + ((q8_dot(block_word(w4, w5, odd), x4) + q8_dot(block_word(w5, w6, odd), x5))
-        + (q8_dot(block_word(w6, w7, odd), x6) + q8_dot(block_word(w7, w8, odd), x7)));
+    let s = ((q8_dot(block_word(w0, w1, odd), v.x0) + q8_dot(block_word(w1, w2, odd), v.x1))
+        + (q8_dot(block_word(w2, w3, odd), v.x2) + q8_dot(block_word(w3, w4, odd), v.x3)))
+        + ((q8_dot(block_word(w4, w5, odd), v.x4) + q8_dot(block_word(w5, w6, odd), v.x5))
+        + (q8_dot(block_word(w6, w7, odd), v.x6) + q8_dot(block_word(w7, w8, odd), v.x7)));
     if DECODE == 0u {
         // Σ q·x = 256·Σ (1 + (q + 128)/256)·x − 384·Σ x.
-        let sx = dot(((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)), vec4<f32>(1.0));
-        return d * (256.0 * s - 384.0 * sx);
+        return d * (256.0 * s - 384.0 * v.s);
     }
     return d * s;
 }
