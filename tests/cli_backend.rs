@@ -95,6 +95,7 @@ fn gpu_flags_with_the_cpu_backend_are_an_error() {
         &["--allow-software"][..],
         &["--gpu-expert-cache", "8"][..],
         &["--gpu-profile"][..],
+        &["--gpu-submit-after", "16"][..],
     ] {
         let mut args = vec!["logits", "no-such-dir", "--tokens", "1", "--backend", "cpu"];
         args.extend_from_slice(flag);
@@ -216,4 +217,20 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
             "no {kernel} in the profile: {err}"
         );
     }
+
+    // Submitting every few dispatches changes no result either; zero dispatches is refused.
+    let chunked = logits(
+        &model,
+        &tokens,
+        &["--backend", "wgpu", "--allow-software", "--gpu-submit-after", "3"],
+    );
+    assert!(chunked.status.success(), "{}", stderr(&chunked));
+    assert_close(&rows(&chunked), &reference, 1e-3, "--gpu-submit-after 3");
+    let zero = logits(
+        &model,
+        &tokens,
+        &["--backend", "wgpu", "--allow-software", "--gpu-submit-after", "0"],
+    );
+    assert!(!zero.status.success());
+    assert!(stderr(&zero).contains("--gpu-submit-after"), "{}", stderr(&zero));
 }

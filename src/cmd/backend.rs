@@ -45,6 +45,10 @@ pub struct BackendArgs {
     /// submit waits, so the run itself is slower.
     #[arg(long)]
     pub gpu_profile: bool,
+    /// Submit recorded GPU work after this many dispatches (wgpu backend; default 2048), so the
+    /// GPU starts on a token's first kernels while the CPU records the rest.
+    #[arg(long, value_name = "DISPATCHES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub gpu_submit_after: Option<u64>,
 }
 
 /// Work that runs on whichever backend was chosen.
@@ -84,9 +88,10 @@ fn reject_gpu_flags(args: &BackendArgs, backend: &str) -> anyhow::Result<()> {
         || args.allow_software
         || args.gpu_expert_cache > 0
         || args.gpu_profile
+        || args.gpu_submit_after.is_some()
     {
         bail!(
-            "--adapter, --allow-software, --gpu-expert-cache and --gpu-profile configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
+            "--adapter, --allow-software, --gpu-expert-cache, --gpu-profile and --gpu-submit-after configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
         );
     }
     Ok(())
@@ -110,12 +115,16 @@ mod wgpu_backend {
                 Err(_) => AdapterChoice::Name(text.to_string()),
             },
         };
+        let defaults = WgpuOptions::default();
         WgpuOptions {
             adapter,
             allow_software: args.allow_software,
             expert_cache_bytes: args.gpu_expert_cache.saturating_mul(1 << 20),
             profile_kernels: args.gpu_profile,
-            ..WgpuOptions::default()
+            max_pending_dispatches: args
+                .gpu_submit_after
+                .map_or(defaults.max_pending_dispatches, |n| n as usize),
+            ..defaults
         }
     }
 

@@ -39,7 +39,7 @@ pub struct MatvecTuning {
     pub threads: u32,
     /// Row slots per workgroup (each takes threads / rows invocations), 1 to `threads`.
     pub rows: u32,
-    /// Consecutive output rows each invocation computes, reusing its x loads: 1, 2 or 4.
+    /// Consecutive output rows each invocation computes, reusing its x loads: 1, 2, 4 or 8.
     pub rows_per_invocation: u32,
 }
 

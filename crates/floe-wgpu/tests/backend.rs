@@ -123,8 +123,8 @@ fn every_matvec_shape_and_decoding_is_correct() {
     };
     // (threads, rows, rows per invocation): the one-token kernels' row slots take threads /
     // rows invocations each, from 1 (one slot per invocation) to 256 (one slot per workgroup),
-    // and each slot computes 1, 2 or 4 rows (3 rounds up to 4). The 45 rows of the checks leave
-    // a partial slot at the end.
+    // and each slot computes 1, 2, 4 or 8 rows (3 rounds up to 4). The 45 rows of the checks
+    // leave a partial slot at the end.
     let tunings = [
         (32, 1, 4),
         (64, 8, 2),
@@ -136,7 +136,8 @@ fn every_matvec_shape_and_decoding_is_correct() {
         (32, 8, 1),
         (256, 1, 2),
         (128, 64, 4),
-        (64, 16, 2),
+        (64, 16, 8),
+        (128, 32, 8),
     ];
     let formats = ["q4", "q2", "q8_0", "affine8-g64-bf16", "f16", "bf16", "f32"];
     let decodes = [

@@ -8,11 +8,12 @@
 //! `[768, 2048]` and `[2048, 768]`, one token), counting the bytes of the 8 selected matrices.
 //!
 //! ```text
-//! cargo run --release -p floe-wgpu --example gpu_bench -- [--quick] [--tune] [--adapter NAME]
+//! cargo run --release -p floe-wgpu --example gpu_bench -- [--quick] [--tune] [--tune-formats q4,q8_0] [--adapter NAME]
 //! ```
 //!
 //! `--quick` uses small sizes and allows software adapters (a smoke test on lavapipe);
-//! `--tune` also sweeps the matrix-vector workgroup shapes and code decodings.
+//! `--tune` also sweeps the matrix-vector workgroup shapes and code decodings (of every format,
+//! or of those `--tune-formats` lists).
 
 mod ceilings;
 
@@ -45,6 +46,7 @@ impl Rng {
 struct Args {
     quick: bool,
     tune: bool,
+    tune_formats: Option<Vec<String>>,
     adapter: Option<String>,
 }
 
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         quick: false,
         tune: false,
+        tune_formats: None,
         adapter: None,
     };
     let mut it = std::env::args().skip(1);
@@ -59,11 +62,16 @@ fn parse_args() -> Result<Args> {
         match a.as_str() {
             "--quick" => args.quick = true,
             "--tune" => args.tune = true,
+            "--tune-formats" => {
+                let list = it.next().ok_or("--tune-formats needs a list such as q4,q8_0")?;
+                args.tune = true;
+                args.tune_formats = Some(list.split(',').map(str::to_string).collect());
+            }
             "--adapter" => args.adapter = Some(it.next().ok_or("--adapter needs a name")?),
             "--bench" => {} // passed by `cargo bench`
             other => {
                 return Err(format!(
-                    "unknown argument {other} (expected --quick, --tune, --adapter NAME)"
+                    "unknown argument {other} (expected --quick, --tune, --tune-formats LIST, --adapter NAME)"
                 )
                 .into())
             }
@@ -360,11 +368,7 @@ fn main() -> Result<()> {
             }
             table.push(line);
         }
-        if args.tune
-            && matches!(
-                name,
-                "q4" | "q8_0" | "f16" | "bf16" | "q2" | "affine8-g64-bf16"
-            )
+        if args.tune && name != "f32" && args.tune_formats.as_ref().is_none_or(|f| f.contains(&name.to_string()))
         {
             let x = b.upload(&(0..cols).map(|_| rng.unit()).collect::<Vec<_>>(), 1, cols)?;
             let moved = data.bytes.len() + 4 * (cols + rows);
@@ -383,7 +387,7 @@ fn main() -> Result<()> {
                     // One-token row slots take threads / slots invocations each and compute
                     // `nr` rows each.
                     for per_row in [1u32, 2, 4, 8, 16, 32] {
-                        for nr in [1u32, 2, 4] {
+                        for nr in [1u32, 2, 4, 8] {
                             let r = threads / per_row;
                             let tuning = MatvecTuning {
                                 threads,

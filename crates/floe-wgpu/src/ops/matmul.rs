@@ -126,26 +126,31 @@ impl WgpuBackend {
         if let Some(t) = tuning {
             let threads = t.threads.clamp(1, 256).next_power_of_two();
             let rows = t.rows.clamp(1, threads).next_power_of_two();
-            let per_invocation = t.rows_per_invocation.clamp(1, 4).next_power_of_two();
+            let per_invocation = t.rows_per_invocation.clamp(1, 8).next_power_of_two();
             return (threads, threads / rows, per_invocation);
         }
         // Large matrices (throughput): the fastest shapes of `gpu_bench --tune` on an H200
-        // (docs/performance.md), few invocations per row for quantized rows, so that the rows
-        // of a subgroup share their x loads. Small matrices (a decode step's projections, each
-        // waiting for the previous kernel): an invocation's serial loop over its units is the
-        // kernel's latency, so rows get more invocations until the matrix has enough of them
-        // to fill the device (~128 Ki) or each invocation has only 2 units left.
-        let base = match format {
-            QuantFormat::Affine(_) => 2,
-            QuantFormat::Q8_0 => 4,
-            _ => 16,
+        // (docs/performance.md): few invocations per row, four rows per invocation sharing its
+        // x loads. Small matrices (a decode step's projections, each waiting for the previous
+        // kernel): an invocation's serial loop over its units is the kernel's latency, so they
+        // first get fewer rows per invocation, then more invocations per row, until the matrix
+        // has enough invocations to fill the device (~128 Ki) or each invocation has only 2
+        // units left.
+        let (mut tpr, mut nr, wg) = match format {
+            QuantFormat::Affine(_) => (4u32, 4u32, 256u32),
+            QuantFormat::Q8_0 => (16, 4, 128),
+            _ => (8, 4, 128),
         };
-        let fill = (FILL_INVOCATIONS / rows.max(1)).next_power_of_two() as u32;
+        let invocations = |tpr: u32, nr: u32| rows.div_ceil(nr as usize) * tpr as usize;
+        while nr > 1 && invocations(tpr, nr) < FILL_INVOCATIONS {
+            nr /= 2;
+        }
         let most = ((units / 2).max(1).next_power_of_two() as u32).min(64);
-        let tpr = base
-            .max(fill.min(most))
-            .min((units as u32).next_power_of_two());
-        (128.max(tpr), tpr, 1)
+        while tpr < most && invocations(tpr, nr) < FILL_INVOCATIONS {
+            tpr *= 2;
+        }
+        let tpr = tpr.min((units as u32).next_power_of_two());
+        (wg.max(tpr), tpr, nr)
     }
 
     /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`)

@@ -1,5 +1,5 @@
 // x · wᵀ for one token (decode, and each selection of an expert-indexed product): a workgroup
-// of WG invocations computes R = WG / TPR slots of NR (1, 2 or 4) consecutive output rows, TPR
+// of WG invocations computes R = WG / TPR slots of NR (1, 2, 4 or 8) consecutive output rows, TPR
 // invocations per slot. Each invocation sums whole 16-byte weight units of its NR rows: it loads
 // the unit's x values once (`load_x`, from the format's snippet) and reuses them for every row
 // (`row_dot`), so NR rows cost one set of x loads. Then the slot's TPR partial sums are added in
@@ -20,22 +20,40 @@
 /*SEL_DECL*/
 
 const R: u32 = WG / TPR;
+// Partial sums of rows 0-3 and (when NR = 8) 4-7 of each slot.
 var<workgroup> red: array<vec4<f32>, WG>;
+var<workgroup> red_hi: array<vec4<f32>, select(1u, WG, NR > 4u)>;
+
+// The sums of an invocation's NR rows: rows 0-3 in `lo`, 4-7 in `hi`.
+struct Sums {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+fn add_sums(a: Sums, b: Sums) -> Sums {
+    return Sums(a.lo + b.lo, a.hi + b.hi);
+}
 
 /*UNIT_FN*/
 
 // The unit `u` of rows row0 .. row0 + NR (row indices clamped to `last`, the caller drops those
-// rows' sums) times x: component j is row row0 + j's sum.
-fn unit_rows(wbyte: u32, row0: u32, last: u32, u: u32, units: u32, xu: u32) -> vec4<f32> {
+// rows' sums) times x.
+fn unit_rows(wbyte: u32, row0: u32, last: u32, u: u32, units: u32, xu: u32) -> Sums {
     let xs = load_x(xu + u * (UNIT / 4u));
-    var r = vec4<f32>(0.0);
-    r.x = row_dot(wbyte, min(row0, last), u, units, xs);
+    var r: Sums;
+    r.lo.x = row_dot(wbyte, min(row0, last), u, units, xs);
     if NR > 1u {
-        r.y = row_dot(wbyte, min(row0 + 1u, last), u, units, xs);
+        r.lo.y = row_dot(wbyte, min(row0 + 1u, last), u, units, xs);
     }
     if NR > 2u {
-        r.z = row_dot(wbyte, min(row0 + 2u, last), u, units, xs);
-        r.w = row_dot(wbyte, min(row0 + 3u, last), u, units, xs);
+        r.lo.z = row_dot(wbyte, min(row0 + 2u, last), u, units, xs);
+        r.lo.w = row_dot(wbyte, min(row0 + 3u, last), u, units, xs);
+    }
+    if NR > 4u {
+        r.hi.x = row_dot(wbyte, min(row0 + 4u, last), u, units, xs);
+        r.hi.y = row_dot(wbyte, min(row0 + 5u, last), u, units, xs);
+        r.hi.z = row_dot(wbyte, min(row0 + 6u, last), u, units, xs);
+        r.hi.w = row_dot(wbyte, min(row0 + 7u, last), u, units, xs);
     }
     return r;
 }
@@ -59,32 +77,43 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let row0 = (row_group * R + lid / TPR) * NR;
     let units = cols / UNIT;
     let xu = xrow * (cols / 4u);
-    var acc = vec4<f32>(0.0);
+    var acc: Sums;
     if has_work && !bad && row0 < rows {
         let last = rows - 1u;
         var u = lane;
         for (; u + TPR < units; u = u + 2u * TPR) {
             let a = unit_rows(wbyte, row0, last, u, units, xu);
             let b = unit_rows(wbyte, row0, last, u + TPR, units, xu);
-            acc = acc + (a + b);
+            acc = add_sums(acc, add_sums(a, b));
         }
         if u < units {
-            acc = acc + unit_rows(wbyte, row0, last, u, units, xu);
+            acc = add_sums(acc, unit_rows(wbyte, row0, last, u, units, xu));
         }
     }
-    red[lid] = acc;
+    red[lid] = acc.lo;
+    if NR > 4u {
+        red_hi[lid] = acc.hi;
+    }
     workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
         if lane < s {
             red[lid] = red[lid] + red[lid + s];
+            if NR > 4u {
+                red_hi[lid] = red_hi[lid] + red_hi[lid + s];
+            }
         }
         workgroupBarrier();
     }
     if lane == 0u && has_work {
-        let sums = red[lid];
+        let lo = red[lid];
+        var hi = vec4<f32>(0.0);
+        if NR > 4u {
+            hi = red_hi[lid];
+        }
         for (var j = 0u; j < NR; j = j + 1u) {
             if row0 + j < rows {
-                Y[yat + row0 + j] = select(sums[j], bitcast<f32>(0x7fc00000u), bad);
+                let sum = select(lo[j & 3u], hi[j & 3u], j >= 4u);
+                Y[yat + row0 + j] = select(sum, bitcast<f32>(0x7fc00000u), bad);
             }
         }
     }
