@@ -96,6 +96,7 @@ fn gpu_flags_with_the_cpu_backend_are_an_error() {
         &["--gpu-expert-cache", "8"][..],
         &["--gpu-profile"][..],
         &["--gpu-submit-after", "16"][..],
+        &["--gpu-int8-activations"][..],
     ] {
         let mut args = vec!["logits", "no-such-dir", "--tokens", "1", "--backend", "cpu"];
         args.extend_from_slice(flag);
@@ -222,15 +223,98 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
     let chunked = logits(
         &model,
         &tokens,
-        &["--backend", "wgpu", "--allow-software", "--gpu-submit-after", "3"],
+        &[
+            "--backend",
+            "wgpu",
+            "--allow-software",
+            "--gpu-submit-after",
+            "3",
+        ],
     );
     assert!(chunked.status.success(), "{}", stderr(&chunked));
     assert_close(&rows(&chunked), &reference, 1e-3, "--gpu-submit-after 3");
     let zero = logits(
         &model,
         &tokens,
-        &["--backend", "wgpu", "--allow-software", "--gpu-submit-after", "0"],
+        &[
+            "--backend",
+            "wgpu",
+            "--allow-software",
+            "--gpu-submit-after",
+            "0",
+        ],
     );
     assert!(!zero.status.success());
-    assert!(stderr(&zero).contains("--gpu-submit-after"), "{}", stderr(&zero));
+    assert!(
+        stderr(&zero).contains("--gpu-submit-after"),
+        "{}",
+        stderr(&zero)
+    );
+}
+
+/// Per position, the largest |a − b| relative to the largest |b|.
+fn relative_gaps(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let max = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
+            let gap = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f64::max);
+            gap / max
+        })
+        .collect()
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn int8_activations_cost_about_what_8_bit_weights_cost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (exact_model, q8_model) = (tmp.path().join("f32"), tmp.path().join("q8_0"));
+    convert(
+        &fixture(),
+        &exact_model,
+        &ConvertOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let q8: floe_quant::QuantFormat = "q8_0".parse().unwrap();
+    let options = ConvertOptions {
+        expert_format: Some(q8),
+        dense_format: Some(q8),
+        ..ConvertOptions::default()
+    };
+    convert(&fixture(), &q8_model, &options, &mut |_| {}).unwrap();
+    let tokens = "1,5,9";
+    let gpu = [
+        "--backend",
+        "wgpu",
+        "--allow-software",
+        "--resident-experts",
+    ];
+    let f32_x = logits(&q8_model, tokens, &gpu);
+    if !f32_x.status.success() && !require_gpu() {
+        eprintln!("notice: skipping the int8 activation comparison, no wgpu adapter");
+        return;
+    }
+    assert!(f32_x.status.success(), "{}", stderr(&f32_x));
+    let mut args = gpu.to_vec();
+    args.push("--gpu-int8-activations");
+    let int8_x = logits(&q8_model, tokens, &args);
+    assert!(int8_x.status.success(), "{}", stderr(&int8_x));
+    let reference = logits(&exact_model, tokens, &["--backend", "cpu"]);
+    assert!(reference.status.success(), "{}", stderr(&reference));
+    // Quantizing x to 8 bits per 32 values should cost about what quantizing the weights to
+    // 8 bits per 32 values costs (measured on this model: 1.5-2.0% of the largest logit
+    // each), and must cost something, or the int8 kernels did not run.
+    let weights_cost = relative_gaps(&rows(&f32_x), &rows(&reference));
+    let x_cost = relative_gaps(&rows(&int8_x), &rows(&f32_x));
+    for (i, (x, w)) in x_cost.iter().zip(&weights_cost).enumerate() {
+        assert!(
+            *x > 0.0 && *x <= 2.0 * w,
+            "position {i}: int8 x moved the logits by {x} of their largest, 8-bit weights by {w}"
+        );
+    }
 }

@@ -45,10 +45,15 @@ pub struct BackendArgs {
     /// submit waits, so the run itself is slower.
     #[arg(long)]
     pub gpu_profile: bool,
-    /// Submit recorded GPU work after this many dispatches (wgpu backend; default 2048), so the
+    /// Submit recorded GPU work after this many dispatches (wgpu backend; default 64), so the
     /// GPU starts on a token's first kernels while the CPU records the rest.
     #[arg(long, value_name = "DISPATCHES", value_parser = clap::value_parser!(u64).range(1..))]
     pub gpu_submit_after: Option<u64>,
+    /// Quantize activations to int8 per 32 values for the GPU's products over 4-bit affine and
+    /// Q8_0 weights (integer dot products: faster; each x value is off by at most 1/254 of its
+    /// block's largest magnitude). wgpu backend; off by default.
+    #[arg(long)]
+    pub gpu_int8_activations: bool,
 }
 
 /// Work that runs on whichever backend was chosen.
@@ -89,9 +94,10 @@ fn reject_gpu_flags(args: &BackendArgs, backend: &str) -> anyhow::Result<()> {
         || args.gpu_expert_cache > 0
         || args.gpu_profile
         || args.gpu_submit_after.is_some()
+        || args.gpu_int8_activations
     {
         bail!(
-            "--adapter, --allow-software, --gpu-expert-cache, --gpu-profile and --gpu-submit-after configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
+            "--adapter, --allow-software, --gpu-expert-cache, --gpu-profile, --gpu-submit-after and --gpu-int8-activations configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
         );
     }
     Ok(())
@@ -121,6 +127,7 @@ mod wgpu_backend {
             allow_software: args.allow_software,
             expert_cache_bytes: args.gpu_expert_cache.saturating_mul(1 << 20),
             profile_kernels: args.gpu_profile,
+            int8_activations: args.gpu_int8_activations,
             max_pending_dispatches: args
                 .gpu_submit_after
                 .map_or(defaults.max_pending_dispatches, |n| n as usize),

@@ -1,5 +1,6 @@
 //! [`WgpuBackend`]: construction, the helpers every operation uses, and the [`Backend`] impl.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use floe_compute::{
@@ -35,6 +36,9 @@ pub struct WgpuBackend {
     pub(crate) pipelines: PipelineCache,
     /// The matrix-vector kernel choice (decode, fixed shape), changeable at run time.
     pub(crate) matvec: Mutex<(CodeDecode, Option<MatvecTuning>)>,
+    /// Whether the one-token products over 4-bit affine and Q8_0 weights use int8 x
+    /// ([`WgpuOptions::int8_activations`]), changeable at run time.
+    pub(crate) int8_activations: AtomicBool,
 }
 
 /// Kernel parameters: 16 words, the layout every kernel's `prm` binding has.
@@ -87,6 +91,7 @@ impl WgpuBackend {
         let experts = (options.expert_cache_bytes > 0)
             .then(|| GpuExpertCache::new(options.expert_cache_bytes, options.expert_cache_policy));
         let matvec = Mutex::new((options.code_decode, options.matvec_tuning));
+        let int8_activations = AtomicBool::new(options.int8_activations);
         Ok(Self {
             gpu,
             recorder,
@@ -95,6 +100,7 @@ impl WgpuBackend {
             experts,
             pipelines,
             matvec,
+            int8_activations,
         })
     }
 
@@ -156,6 +162,12 @@ impl WgpuBackend {
     /// the built-in choice) for operations recorded from now on; for tuning and benchmarks.
     pub fn set_matvec_kernel(&self, decode: CodeDecode, tuning: Option<MatvecTuning>) {
         *self.matvec.lock().unwrap_or_else(|e| e.into_inner()) = (decode, tuning);
+    }
+
+    /// Turns int8 activations ([`WgpuOptions::int8_activations`]) on or off for operations
+    /// recorded from now on; for benchmarks.
+    pub fn set_int8_activations(&self, on: bool) {
+        self.int8_activations.store(on, Ordering::Relaxed);
     }
 
     /// GPU time per kernel since the backend started, most first, when it was created with

@@ -20,10 +20,14 @@ pub enum AdapterChoice {
 /// How the quantized matrix-vector kernels turn packed integer codes into f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CodeDecode {
+    /// The fastest decoding per format on an H200 (`gpu_bench --tune`, docs/performance.md):
+    /// [`Self::Convert`] for 8-bit affine and Q8_0 codes (a byte converts in one instruction),
+    /// [`Self::Mantissa`] for 4- and 2-bit ones.
+    #[default]
+    Auto,
     /// Places each code in the mantissa of `1.0` (`1 + q/2^bits`, a shift, a mask and an OR)
     /// and removes the offset once per 32 values: no integer-to-float conversions, which run
     /// at a quarter rate on many GPUs.
-    #[default]
     Mantissa,
     /// Converts each code with an integer-to-float conversion (the plain way; kept to compare).
     Convert,
@@ -57,7 +61,9 @@ pub struct WgpuOptions {
     /// How quantized codes are decoded in the matrix-vector kernels.
     pub code_decode: CodeDecode,
     /// Recorded dispatches after which pending work is submitted without waiting (work is
-    /// otherwise submitted only when a result is read back).
+    /// otherwise submitted only when a result is read back). Small batches let the GPU start
+    /// on a decode step while the CPU records the rest: on an H200, 64 decoded 2.3 times as
+    /// fast as 2048 (docs/performance.md).
     pub max_pending_dispatches: usize,
     /// Time every kernel with GPU timestamps ([`crate::WgpuBackend::kernel_profile`]): each
     /// dispatch gets a compute pass of its own and every submit waits for its timestamps, so a
@@ -68,6 +74,13 @@ pub struct WgpuOptions {
     /// A fixed workgroup shape for the matrix-vector kernels instead of the built-in choice
     /// (for tuning and benchmarks).
     pub matvec_tuning: Option<MatvecTuning>,
+    /// Quantizes x to int8 per 32 values for the one-token products (up to 4 tokens, and
+    /// every expert-indexed product) over 4-bit affine and Q8_0 weights, which then multiply
+    /// codes by packed integer dot products (`dot4I8Packed`): fewer instructions per weight
+    /// byte, at the cost of an error of at most max |x| / 254 of each block of 32 per x value
+    /// (the bound the tests check). Off by default: results then match the CPU backend's f32
+    /// products.
+    pub int8_activations: bool,
     /// Caps the bytes of one weight chunk below the adapter's storage-binding limit (tests use
     /// it to exercise the splitting of large weights into row ranges on small ones).
     pub max_weight_chunk_bytes: Option<u64>,
@@ -90,11 +103,12 @@ impl Default for WgpuOptions {
             adapter: AdapterChoice::Auto,
             allow_software: false,
             use_subgroups: true,
-            code_decode: CodeDecode::Mantissa,
-            max_pending_dispatches: 2048,
+            code_decode: CodeDecode::Auto,
+            max_pending_dispatches: 64,
             profile_kernels: false,
             pool_bytes: 1 << 30,
             matvec_tuning: None,
+            int8_activations: false,
             max_weight_chunk_bytes: None,
             staging_buffers: 4,
             staging_buffer_bytes: 16 << 20,

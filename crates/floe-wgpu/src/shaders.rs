@@ -50,6 +50,7 @@ fn lookup(name: &str) -> Option<Template> {
         "matvec_selected_generic" => sel(include_str!("shaders/matvec_selected_generic.wgsl")),
         "combine_selected" => t(include_str!("shaders/combine_selected.wgsl"), false, false),
         "softmax_topk" => t(include_str!("shaders/softmax_topk.wgsl"), false, false),
+        "quantize_x" => t(include_str!("shaders/quantize_x.wgsl"), false, false),
         "attn_scores" => t(include_str!("shaders/attn_scores.wgsl"), false, false),
         "attn_softmax" => t(include_str!("shaders/attn_softmax.wgsl"), true, false),
         "attn_out" => t(include_str!("shaders/attn_out.wgsl"), false, false),
@@ -67,10 +68,14 @@ fn matvec1(name: &str) -> Option<String> {
         Some(format) => (true, format),
         None => (false, name.strip_prefix("matvec1_")?),
     };
-    let (unit_fn, weight_bindings) = match format {
-        "affine" => (include_str!("shaders/mv1_affine.wgsl"), 2),
-        "q8_0" => (include_str!("shaders/mv1_q8_0.wgsl"), 1),
-        "float" => (include_str!("shaders/mv1_float.wgsl"), 1),
+    // The format's snippet, its weight bindings and the type of X (int8 x blocks for the
+    // integer-dot `_i8` kernels).
+    let (unit_fn, weight_bindings, x_type) = match format {
+        "affine" => (include_str!("shaders/mv1_affine.wgsl"), 2, "vec4<f32>"),
+        "affine_i8" => (include_str!("shaders/mv1_affine_i8.wgsl"), 2, "vec4<u32>"),
+        "q8_0" => (include_str!("shaders/mv1_q8_0.wgsl"), 1, "vec4<f32>"),
+        "q8_0_i8" => (include_str!("shaders/mv1_q8_0_i8.wgsl"), 1, "vec4<u32>"),
+        "float" => (include_str!("shaders/mv1_float.wgsl"), 1, "vec4<f32>"),
         _ => return None,
     };
     let (x, y) = (weight_bindings + 1, weight_bindings + 2);
@@ -94,6 +99,9 @@ fn matvec1(name: &str) -> Option<String> {
         .replace("/*SEL_DECL*/", &sel_decl)
         .replace("/*LOCATE*/", locate)
         .replace("/*UNIT_FN*/", unit_fn)
+        .replace("/*XTYPE*/", x_type)
+        .replace("/*I8_X*/", include_str!("shaders/mv1_i8_x.wgsl"))
+        .replace("/*Q8_BLOCK*/", include_str!("shaders/q8_0_block.wgsl"))
         .replace("/*AFFINE_SCALE*/", AFFINE_SCALE);
     Some(format!("{COMMON}{body}"))
 }

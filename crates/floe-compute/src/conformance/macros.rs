@@ -125,6 +125,7 @@ macro_rules! backend_conformance_tests {
                 t7_e64_k8: (7, 64, 8, false, false, 8.0),
                 t3_e128_k_all: (3, 128, 128, true, false, 8.0),
                 t5_e512_k10_renorm: (5, 512, 10, true, false, 16.0),
+                t2_e1100_k6_renorm: (2, 1100, 6, true, false, 16.0),
                 t4_e60_k4_ties: (4, 60, 4, true, true, 8.0),
                 t2_e32_k1_ties: (2, 32, 1, false, true, 8.0),
                 large_logits: (3, 16, 4, true, false, 200.0),

@@ -243,6 +243,19 @@ fn bench_selected(
         );
         println!("{line}");
         lines.push(line);
+        // With int8 x (integer dot products).
+        b.set_int8_activations(true);
+        let secs = time_op(b, reps, || b.matmul_selected(&x, &stack, &routes))?;
+        b.set_int8_activations(false);
+        let gbs = moved as f64 / secs / 1e9;
+        let line = format!(
+            "  selected q4 {label} int8 x [{rows}x{cols}] {:6.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy",
+            moved as f64 / 1e6,
+            secs * 1e6,
+            100.0 * gbs / ceiling
+        );
+        println!("{line}");
+        lines.push(line);
         // The same bytes as one dense weight ([8·rows, cols], plain `matmul`): what the
         // selected kernel is compared against.
         let dense = random_weight(format, k * rows, cols, rng)?;
@@ -368,7 +381,33 @@ fn main() -> Result<()> {
             }
             table.push(line);
         }
-        if args.tune && name != "f32" && args.tune_formats.as_ref().is_none_or(|f| f.contains(&name.to_string()))
+        // The same product with int8 x (integer dot products), where the format has it.
+        let int8 = matches!(name, "q4" | "q8_0");
+        if int8 {
+            b.set_int8_activations(true);
+            let xs: Vec<f32> = (0..cols).map(|_| rng.unit()).collect();
+            let err = check(&b, &data, &xs, 1, &w)?;
+            let x = b.upload(&xs, 1, cols)?;
+            let moved = data.bytes.len() + 4 * (cols + rows);
+            let secs = time_matmul(&b, &x, &w, reps)?;
+            let gbs = moved as f64 / secs / 1e9;
+            let line = format!(
+                "{:>16} T=1 [{rows}x{cols}] {:7.1} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy  max rel err {err:.1e}",
+                format!("{name} int8 x"),
+                moved as f64 / 1e6,
+                secs * 1e6,
+                100.0 * gbs / ceiling
+            );
+            println!("{line}");
+            table.push(line);
+            b.set_int8_activations(false);
+        }
+        if args.tune
+            && name != "f32"
+            && args
+                .tune_formats
+                .as_ref()
+                .is_none_or(|f| f.contains(&name.to_string()))
         {
             let x = b.upload(&(0..cols).map(|_| rng.unit()).collect::<Vec<_>>(), 1, cols)?;
             let moved = data.bytes.len() + 4 * (cols + rows);
@@ -377,12 +416,23 @@ fn main() -> Result<()> {
                 CodeDecode::Convert,
                 CodeDecode::HalfPairs,
             ];
-            for decode in decodes {
+            // Each decoding with f32 x, then (as "Int8") the integer-dot kernels.
+            let modes = decodes
+                .into_iter()
+                .map(|d| (d, false))
+                .chain(int8.then_some((CodeDecode::Mantissa, true)));
+            for (decode, int8_x) in modes {
                 if decode == CodeDecode::HalfPairs
                     && !(matches!(name, "q4" | "q2") || name.starts_with("affine"))
                 {
                     continue;
                 }
+                b.set_int8_activations(int8_x);
+                let mode = if int8_x {
+                    "Int8".to_string()
+                } else {
+                    format!("{decode:?}")
+                };
                 for threads in [64, 128, 256] {
                     // One-token row slots take threads / slots invocations each and compute
                     // `nr` rows each.
@@ -397,12 +447,13 @@ fn main() -> Result<()> {
                             b.set_matvec_kernel(decode, Some(tuning));
                             let secs = time_matmul(&b, &x, &w, reps)?;
                             let gbs = moved as f64 / secs / 1e9;
-                            println!("tune {name:>6} {decode:?} threads={threads:3} slots={r:3} per_row={per_row:2} nr={nr} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
+                            println!("tune {name:>6} {mode} threads={threads:3} slots={r:3} per_row={per_row:2} nr={nr} {:8.1} us {gbs:6.0} GB/s {:5.1}%", secs * 1e6, 100.0 * gbs / ceiling);
                         }
                     }
                 }
             }
             b.set_matvec_kernel(CodeDecode::Mantissa, None);
+            b.set_int8_activations(false);
         }
     }
     // Qwen3-30B-A3B has 128 experts per layer; --quick stacks 16 to keep the upload short.

@@ -64,10 +64,19 @@ impl WgpuBackend {
     ) -> Result<WgpuTensor, ComputeError> {
         let tokens = x.rows;
         let out = self.alloc("matmul", tokens, w.rows)?;
+        let unit = vector_unit(w.format, w.cols);
+        // int8 x for the integer-dot kernels, quantized once for every chunk.
+        let xq = match self.int8_order(w.format) {
+            Some(order) if tokens <= MAX_MATVEC_TOKENS && unit.is_some() => {
+                Some(self.quantize_x("matmul", x, order)?)
+            }
+            _ => None,
+        };
+        let x_input = xq.as_ref().map_or(x.buf(), |q| q.buffer());
         for chunk in w.chunks.iter() {
             if tokens <= MAX_MATVEC_TOKENS {
-                match vector_unit(w.format, w.cols) {
-                    Some(unit) => self.matvec1(x, w, chunk, &out, unit)?,
+                match unit {
+                    Some(unit) => self.matvec1(x, x_input, w, chunk, &out, unit)?,
                     None => self.matvec_generic(x, w, chunk, &out)?,
                 }
             } else {
@@ -130,19 +139,20 @@ impl WgpuBackend {
             return (threads, threads / rows, per_invocation);
         }
         // Large matrices (throughput): the fastest shapes of `gpu_bench --tune` on an H200
-        // (docs/performance.md): few invocations per row, four rows per invocation sharing its
-        // x loads. Small matrices (a decode step's projections, each waiting for the previous
-        // kernel): an invocation's serial loop over its units is the kernel's latency, so they
-        // first get fewer rows per invocation, then more invocations per row, until the matrix
-        // has enough invocations to fill the device (~128 Ki) or each invocation has only 2
-        // units left.
+        // in two runs (docs/performance.md): few invocations per row, four rows per invocation
+        // sharing its x loads. Small matrices (a decode step's projections, each waiting for
+        // the previous kernel): an invocation's serial loop over its units is the kernel's
+        // latency, so they first get fewer rows per invocation (below a quarter of the
+        // invocations that fill the device, ~128 Ki), then more invocations per row, until the
+        // matrix fills the device or each invocation has only 2 units left.
         let (mut tpr, mut nr, wg) = match format {
-            QuantFormat::Affine(_) => (4u32, 4u32, 256u32),
-            QuantFormat::Q8_0 => (16, 4, 128),
+            QuantFormat::Affine(a) if a.bits == 8 => (4u32, 4u32, 64u32),
+            QuantFormat::Affine(_) => (4, 4, 256),
+            QuantFormat::Q8_0 => (16, 4, 64),
             _ => (8, 4, 128),
         };
         let invocations = |tpr: u32, nr: u32| rows.div_ceil(nr as usize) * tpr as usize;
-        while nr > 1 && invocations(tpr, nr) < FILL_INVOCATIONS {
+        while nr > 1 && invocations(tpr, nr) < FILL_INVOCATIONS / 4 {
             nr /= 2;
         }
         let most = ((units / 2).max(1).next_power_of_two() as u32).min(64);
@@ -153,8 +163,9 @@ impl WgpuBackend {
         (wg.max(tpr), tpr, nr)
     }
 
-    /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`)
-    /// for weights in `format` read in units of `unit` values, and the output rows one of its workgroups computes.
+    /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`;
+    /// the integer-dot `*_i8` variant when `int8`) for weights in `format` read in units of
+    /// `unit` values, and the output rows one of its workgroups computes.
     pub(crate) fn matvec1_key(
         &self,
         format: QuantFormat,
@@ -162,21 +173,31 @@ impl WgpuBackend {
         cols: usize,
         unit: u32,
         selected: bool,
+        int8: bool,
     ) -> (KernelKey, u32) {
         let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
         let (wg, tpr, nr) = self.matvec1_shape(tuning, format, rows, cols / unit as usize);
         let decode = match decode {
+            CodeDecode::Auto => match format {
+                QuantFormat::Affine(a) if a.bits == 8 => 1,
+                QuantFormat::Q8_0 => 1,
+                _ => 0,
+            },
             CodeDecode::Mantissa => 0,
             CodeDecode::Convert => 1,
             CodeDecode::HalfPairs => 2,
         };
-        let name = |family: &'static str| match (family, selected) {
-            ("affine", false) => "matvec1_affine",
-            ("affine", true) => "matvec1s_affine",
-            ("q8_0", false) => "matvec1_q8_0",
-            ("q8_0", true) => "matvec1s_q8_0",
-            (_, false) => "matvec1_float",
-            (_, true) => "matvec1s_float",
+        let name = |family: &'static str| match (family, selected, int8) {
+            ("affine", false, false) => "matvec1_affine",
+            ("affine", true, false) => "matvec1s_affine",
+            ("affine", false, true) => "matvec1_affine_i8",
+            ("affine", true, true) => "matvec1s_affine_i8",
+            ("q8_0", false, false) => "matvec1_q8_0",
+            ("q8_0", true, false) => "matvec1s_q8_0",
+            ("q8_0", false, true) => "matvec1_q8_0_i8",
+            ("q8_0", true, true) => "matvec1s_q8_0_i8",
+            (_, false, _) => "matvec1_float",
+            (_, true, _) => "matvec1s_float",
         };
         let base = |family| {
             KernelKey::new(name(family))
@@ -200,15 +221,19 @@ impl WgpuBackend {
         (key, wg / tpr * nr)
     }
 
+    /// One chunk's one-token product; `x_input` is x's buffer, or its int8 blocks.
     fn matvec1(
         &self,
         x: &WgpuTensor,
+        x_input: &wgpu::Buffer,
         w: &WgpuWeight,
         chunk: &WeightChunk,
         out: &WgpuTensor,
         unit: u32,
     ) -> Result<(), ComputeError> {
-        let (key, rows_per_group) = self.matvec1_key(w.format, chunk.rows, w.cols, unit, false);
+        let int8 = !std::ptr::eq(x_input, x.buf());
+        let (key, rows_per_group) =
+            self.matvec1_key(w.format, chunk.rows, w.cols, unit, false, int8);
         let row_groups = chunk.rows.div_ceil(rows_per_group as usize);
         let mut prm = self.chunk_params(x, w, chunk)?;
         prm[28..32].copy_from_slice(&u32_of("matmul", "row groups", row_groups)?.to_le_bytes());
@@ -218,7 +243,7 @@ impl WgpuBackend {
             key,
             &prm,
             (&chunk.buffer, w.format),
-            &[x.buf(), out.buf()],
+            &[x_input, out.buf()],
             groups,
         )
     }

@@ -3,6 +3,7 @@
 
 mod attention;
 mod elementwise;
+mod int8;
 mod matmul;
 mod norm;
 mod recurrent;

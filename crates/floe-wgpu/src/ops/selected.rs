@@ -14,6 +14,8 @@ use crate::tensor::WgpuTensor;
 /// What every chunk's dispatch of one `matmul_selected` shares.
 struct Selection<'a> {
     x: &'a WgpuTensor,
+    /// x's int8 blocks, when the integer-dot kernels run.
+    x_int8: Option<&'a wgpu::Buffer>,
     stack: &'a WgpuWeightStack,
     routes: &'a WgpuTensor,
     out: &'a WgpuTensor,
@@ -32,8 +34,15 @@ impl WgpuBackend {
         let k = routes.cols / 2;
         let selections = routes.rows * k;
         let out = self.alloc("matmul_selected", selections, stack.rows)?;
+        let unit = vector_unit(stack.format, stack.cols);
+        // int8 x for the integer-dot kernels, quantized once for every chunk.
+        let xq = match self.int8_order(stack.format) {
+            Some(order) if unit.is_some() => Some(self.quantize_x("matmul_selected", x, order)?),
+            _ => None,
+        };
         let s = Selection {
             x,
+            x_int8: xq.as_ref().map(|q| q.buffer()),
             stack,
             routes,
             out: &out,
@@ -41,7 +50,7 @@ impl WgpuBackend {
             selections,
         };
         for (index, chunk) in stack.chunks.iter().enumerate() {
-            match vector_unit(stack.format, stack.cols) {
+            match unit {
                 Some(unit) => self.selected_vector(&s, chunk, unit)?,
                 None => self.selected_generic(&s, index, chunk)?,
             }
@@ -89,8 +98,14 @@ impl WgpuBackend {
     ) -> Result<(), ComputeError> {
         let op = "matmul_selected";
         let st = s.stack;
-        let (key, rows_per_group) =
-            self.matvec1_key(st.format, st.rows * s.selections, st.cols, unit, true);
+        let (key, rows_per_group) = self.matvec1_key(
+            st.format,
+            st.rows * s.selections,
+            st.cols,
+            unit,
+            true,
+            s.x_int8.is_some(),
+        );
         let row_groups = st.rows.div_ceil(rows_per_group as usize);
         let per_selection = s.x.rows == s.selections;
         let prm = params(&[
@@ -117,7 +132,7 @@ impl WgpuBackend {
             key,
             &prm,
             (&chunk.buffer, st.format),
-            &[s.x.buf(), s.out.buf(), s.routes.buf()],
+            &[s.x_int8.unwrap_or(s.x.buf()), s.out.buf(), s.routes.buf()],
             groups,
         )
     }

@@ -15,7 +15,7 @@
 // [14] route columns (2k), [15] selections.
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
 /*WEIGHT_DECL*/
-@group(0) @binding(/*BX*/) var<storage, read> X: array<vec4<f32>>;
+@group(0) @binding(/*BX*/) var<storage, read> X: array</*XTYPE*/>;
 @group(0) @binding(/*BY*/) var<storage, read_write> Y: array<f32>;
 /*SEL_DECL*/
 
@@ -39,7 +39,7 @@ fn add_sums(a: Sums, b: Sums) -> Sums {
 // The unit `u` of rows row0 .. row0 + NR (row indices clamped to `last`, the caller drops those
 // rows' sums) times x.
 fn unit_rows(wbyte: u32, row0: u32, last: u32, u: u32, units: u32, xu: u32) -> Sums {
-    let xs = load_x(xu + u * (UNIT / 4u));
+    let xs = load_x(xu, u);
     var r: Sums;
     r.lo.x = row_dot(wbyte, min(row0, last), u, units, xs);
     if NR > 1u {
@@ -76,7 +76,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 /*LOCATE*/
     let row0 = (row_group * R + lid / TPR) * NR;
     let units = cols / UNIT;
-    let xu = xrow * (cols / 4u);
+    let xu = x_row_start(xrow, cols);
     var acc: Sums;
     if has_work && !bad && row0 < rows {
         let last = rows - 1u;

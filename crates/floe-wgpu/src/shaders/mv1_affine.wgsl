@@ -23,7 +23,14 @@ fn vsum(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>) -> f32 {
     return dot((a + b) + (c + d), vec4<f32>(1.0));
 }
 
-fn load_x(xo: u32) -> XUnit {
+// Where x row `xrow` starts in X (in vec4s).
+fn x_row_start(xrow: u32, cols: u32) -> u32 {
+    return xrow * (cols / 4u);
+}
+
+// The x values of unit `u` of the x row starting at `xu`.
+fn load_x(xu: u32, u: u32) -> XUnit {
+    let xo = xu + u * (UNIT / 4u);
     var v: XUnit;
     v.x0 = X[xo];
     v.x1 = X[xo + 1u];

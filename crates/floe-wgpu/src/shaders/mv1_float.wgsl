@@ -13,7 +13,14 @@ struct XUnit {
     x1: vec4<f32>,
 }
 
-fn load_x(xo: u32) -> XUnit {
+// Where x row `xrow` starts in X (in vec4s).
+fn x_row_start(xrow: u32, cols: u32) -> u32 {
+    return xrow * (cols / 4u);
+}
+
+// The x values of unit `u` of the x row starting at `xu`.
+fn load_x(xu: u32, u: u32) -> XUnit {
+    let xo = xu + u * (UNIT / 4u);
     var v: XUnit;
     v.x0 = X[xo];
     if FTYPE != 0u {

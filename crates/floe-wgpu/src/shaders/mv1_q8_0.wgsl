@@ -1,10 +1,7 @@
 // Q8_0 weights: one unit is one 34-byte block (an f16 scale, 32 signed bytes), read as the nine
 // 32-bit words that hold it (blocks are 2-byte aligned). DECODE 0 decodes bytes into the
 // mantissa of 1.0 (offset by 128), 1 converts them.
-@group(0) @binding(1) var<storage, read> WD: array<u32>;
-fn block_word(lo: u32, hi: u32, odd: bool) -> u32 {
-    return select((lo >> 16u) | (hi << 16u), hi, odd);
-}
+/*Q8_BLOCK*/
 
 fn q8_dot(word: u32, x: vec4<f32>) -> f32 {
     if DECODE == 0u {
@@ -24,7 +21,14 @@ struct XUnit {
     s: f32,
 }
 
-fn load_x(xo: u32) -> XUnit {
+// Where x row `xrow` starts in X (in vec4s).
+fn x_row_start(xrow: u32, cols: u32) -> u32 {
+    return xrow * (cols / 4u);
+}
+
+// The x values of unit `u` of the x row starting at `xu`.
+fn load_x(xu: u32, u: u32) -> XUnit {
+    let xo = xu + u * (UNIT / 4u);
     var v: XUnit;
     v.x0 = X[xo];
     v.x1 = X[xo + 1u];
@@ -42,23 +46,10 @@ fn load_x(xo: u32) -> XUnit {
 
 // Row `row`'s block `u` times the block's x values.
 fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {
-    let start = wbyte + (row * units + u) * 34u;
-    let at = start >> 2u;
-    let odd = (start & 2u) != 0u;
-    let w0 = WD[at];
-    let w1 = WD[at + 1u];
-    let w2 = WD[at + 2u];
-    let w3 = WD[at + 3u];
-    let w4 = WD[at + 4u];
-    let w5 = WD[at + 5u];
-    let w6 = WD[at + 6u];
-    let w7 = WD[at + 7u];
-    let w8 = WD[at + 8u];
-    let d = f16_bits_to_f32(select(w0 & 0xffffu, w0 >> 16u, odd));
-    let s = ((q8_dot(block_word(w0, w1, odd), v.x0) + q8_dot(block_word(w1, w2, odd), v.x1))
-        + (q8_dot(block_word(w2, w3, odd), v.x2) + q8_dot(block_word(w3, w4, odd), v.x3)))
-        + ((q8_dot(block_word(w4, w5, odd), v.x4) + q8_dot(block_word(w5, w6, odd), v.x5))
-        + (q8_dot(block_word(w6, w7, odd), v.x6) + q8_dot(block_word(w7, w8, odd), v.x7)));
+    let k = load_block(wbyte + (row * units + u) * 34u);
+    let d = k.d;
+    let s = ((q8_dot(k.lo.x, v.x0) + q8_dot(k.lo.y, v.x1)) + (q8_dot(k.lo.z, v.x2) + q8_dot(k.lo.w, v.x3)))
+        + ((q8_dot(k.hi.x, v.x4) + q8_dot(k.hi.y, v.x5)) + (q8_dot(k.hi.z, v.x6) + q8_dot(k.hi.w, v.x7)));
     if DECODE == 0u {
         // Σ q·x = 256·Σ (1 + (q + 128)/256)·x − 384·Σ x.
         return d * (256.0 * s - 384.0 * v.s);

@@ -1,0 +1,55 @@
+//! int8 activations for the one-token products (`WgpuOptions::int8_activations`): x is
+//! quantized per 32 values (`quantize_x.wgsl`) and the `_i8` kernels multiply its codes with the
+//! weights' codes by packed integer dot products (`dot4I8Packed`), for 4-bit affine and Q8_0
+//! weights. Each x value is off by at most max |x| / 254 of its block of 32.
+
+use std::sync::atomic::Ordering;
+
+use floe_compute::ComputeError;
+use floe_quant::QuantFormat;
+
+use crate::backend::{params, u32_of, WgpuBackend};
+use crate::pipelines::KernelKey;
+use crate::pool::PooledBuffer;
+use crate::recorder::Bind;
+use crate::tensor::WgpuTensor;
+
+/// Bytes of one quantized block of 32 x values: 8 code words, d, Σ x and two pad words.
+const BLOCK_BYTES: u64 = 48;
+
+impl WgpuBackend {
+    /// The x code order (`ORDER` of `quantize_x.wgsl`) of the integer-dot kernel for `format`,
+    /// or `None` when int8 activations are off or `format` has no such kernel.
+    pub(crate) fn int8_order(&self, format: QuantFormat) -> Option<u32> {
+        if !self.int8_activations.load(Ordering::Relaxed) {
+            return None;
+        }
+        match format {
+            QuantFormat::Affine(a) if a.bits == 4 => Some(1),
+            QuantFormat::Q8_0 => Some(0),
+            _ => None,
+        }
+    }
+
+    /// `x` (columns a multiple of 32) quantized to int8 blocks in code order `order`.
+    pub(crate) fn quantize_x(
+        &self,
+        op: &'static str,
+        x: &WgpuTensor,
+        order: u32,
+    ) -> Result<PooledBuffer, ComputeError> {
+        let blocks = x.rows * (x.cols / 32);
+        let out = self
+            .pool
+            .take((blocks as u64 * BLOCK_BYTES).max(BLOCK_BYTES));
+        let prm = params(&[u32_of(op, "rows", x.rows)?, u32_of(op, "columns", x.cols)?]);
+        let binds = [
+            Bind::Data(&prm),
+            Bind::Buffer(x.buf()),
+            Bind::Buffer(out.buffer()),
+        ];
+        let key = KernelKey::new("quantize_x").with("ORDER", order);
+        self.run(op, key, &binds, blocks.div_ceil(64))?;
+        Ok(out)
+    }
+}
