@@ -16,6 +16,7 @@
 //! or of those `--tune-formats` lists).
 
 mod ceilings;
+mod chain;
 
 use std::time::Instant;
 
@@ -313,9 +314,11 @@ fn main() -> Result<()> {
         .adapter
         .clone()
         .map_or(AdapterChoice::Auto, AdapterChoice::Name);
+    // Work is submitted only at `finish`, so the timers (started after recording) see all of it.
     let b = WgpuBackend::new(WgpuOptions {
         adapter,
         allow_software: args.quick,
+        max_pending_dispatches: usize::MAX,
         ..WgpuOptions::default()
     })?;
     println!(
@@ -468,6 +471,7 @@ fn main() -> Result<()> {
         selected_reps,
         experts,
     )?);
+    table.extend(chain::bench(&b, &mut rng, args.tune)?);
     println!(
         "\nsummary (copy ceiling {ceiling:.0} GB/s on {}):",
         b.adapter().name
