@@ -1,42 +1,41 @@
 // Router: softmax of each row and its k largest probabilities, one workgroup of 256 per row.
-// Ties go to the lower expert id; a NaN logit counts as the lowest finite value. prm: [0] rows, [1] experts, [2] k,
-// [3] renormalize. OUT per row: k expert ids (as u32, or with IDF = 1 as exact f32 values: a
-// routing tensor), then k weights (f32 bits).
-//
-// No rounds of arg-max: the row is copied into workgroup memory (rows of up to 1024 experts;
-// longer ones are read from the buffer), then every invocation scans the whole row (the same
-// address across the workgroup at each step, so each read is one broadcast) for its maximum
-// and sum of exponentials, and ranks its own experts by counting the experts better than each.
-// An expert ranked below k writes itself to slot `rank`; one barrier later the first k
-// invocations write the row out. The chain of barriers of a workgroup reduction per chosen
-// expert is gone.
+// Ties go to the lower expert id. prm: [0] rows, [1] experts, [2] k, [3] renormalize.
+// OUT per row: k expert ids (as u32, or with IDF = 1 as exact f32 values: a routing tensor),
+// then k weights (f32 bits).
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
 @group(0) @binding(1) var<storage, read> L: array<f32>;
 @group(0) @binding(2) var<storage, read_write> OUT: array<u32>;
 
-// MAX_K (256) slots of the chosen experts, in rank order.
-var<workgroup> kept_p: array<f32, 256>;
-var<workgroup> kept_i: array<u32, 256>;
-// The row's logits (NaN replaced), when it has at most 1024.
-var<workgroup> row_l: array<f32, 1024>;
-
-// The lowest finite f32, standing in for a NaN logit (WGSL constants cannot be infinite).
-const LOWEST: f32 = -3.4028235e38;
-
-fn clean(v: f32) -> f32 {
-    return select(v, LOWEST, v != v);
-}
-
-// Logit `j` of the row starting at `base` of a row of n.
-fn logit(base: u32, j: u32, n: u32) -> f32 {
-    if n <= 1024u {
-        return row_l[j];
-    }
-    return clean(L[base + j]);
-}
+var<workgroup> best_v: array<f32, 256>;
+var<workgroup> best_i: array<u32, 256>;
+var<workgroup> chosen: array<u32, 256>;
+var<workgroup> total: array<f32, 2>;
 
 fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
     return v > w || (v == w && i < j);
+}
+
+fn is_chosen(j: u32, n: u32) -> bool {
+    for (var c = 0u; c < n; c = c + 1u) {
+        if chosen[c] == j {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The best (value, index) over the workgroup of the candidates each invocation proposes.
+fn reduce_best(lid: u32, v: f32, i: u32) {
+    best_v[lid] = v;
+    best_i[lid] = i;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        if lid < s && better(best_v[lid + s], best_i[lid + s], best_v[lid], best_i[lid]) {
+            best_v[lid] = best_v[lid + s];
+            best_i[lid] = best_i[lid + s];
+        }
+        workgroupBarrier();
+    }
 }
 
 @compute @workgroup_size(256)
@@ -48,45 +47,63 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let n = prm[1];
     let k = prm[2];
     let base = row * n;
-    for (var j = lid; j < min(n, 1024u); j = j + 256u) {
-        row_l[j] = clean(L[base + j]);
-    }
-    workgroupBarrier();
-    var mx = LOWEST;
-    for (var i = 0u; i < n; i = i + 1u) {
-        mx = max(mx, logit(base, i, n));
-    }
-    var sum = 0.0;
-    for (var i = 0u; i < n; i = i + 1u) {
-        sum = sum + exp(logit(base, i, n) - mx);
-    }
+    // Maximum logit.
+    var m = -3.4028235e38;
     for (var j = lid; j < n; j = j + 256u) {
-        let v = logit(base, j, n);
-        var rank = 0u;
-        for (var i = 0u; i < n && rank < k; i = i + 1u) {
-            rank = rank + u32(better(logit(base, i, n), i, v, j));
-        }
-        if rank < k {
-            kept_i[rank] = j;
-            kept_p[rank] = exp(v - mx) / sum;
-        }
+        m = max(m, L[base + j]);
     }
+    reduce_best(lid, m, 0u);
+    let mx = best_v[0];
     workgroupBarrier();
-    if lid < k {
-        var p = kept_p[lid];
-        if prm[3] != 0u {
-            var kept = 0.0;
-            for (var r = 0u; r < k; r = r + 1u) {
-                kept = kept + kept_p[r];
+    // Sum of exponentials (a tree over the workgroup, in best_v).
+    var s = 0.0;
+    for (var j = lid; j < n; j = j + 256u) {
+        s = s + exp(L[base + j] - mx);
+    }
+    best_v[lid] = s;
+    workgroupBarrier();
+    for (var h = 128u; h > 0u; h = h >> 1u) {
+        if lid < h {
+            best_v[lid] = best_v[lid] + best_v[lid + h];
+        }
+        workgroupBarrier();
+    }
+    let sum = best_v[0];
+    workgroupBarrier();
+    // k rounds of arg-max over the experts not chosen yet.
+    for (var r = 0u; r < k; r = r + 1u) {
+        var bv = -3.4028235e38;
+        var bi = 0xffffffffu;
+        for (var j = lid; j < n; j = j + 256u) {
+            let v = L[base + j];
+            if !is_chosen(j, r) && better(v, j, bv, bi) {
+                bv = v;
+                bi = j;
             }
-            p = p / kept;
+        }
+        reduce_best(lid, bv, bi);
+        if lid == 0u {
+            chosen[r] = best_i[0];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        var kept = 0.0;
+        for (var r = 0u; r < k; r = r + 1u) {
+            kept = kept + exp(L[base + chosen[r]] - mx) / sum;
         }
         let out = row * 2u * k;
-        if IDF == 1u {
-            OUT[out + lid] = bitcast<u32>(f32(kept_i[lid]));
-        } else {
-            OUT[out + lid] = kept_i[lid];
+        for (var r = 0u; r < k; r = r + 1u) {
+            var p = exp(L[base + chosen[r]] - mx) / sum;
+            if prm[3] != 0u {
+                p = p / kept;
+            }
+            if IDF == 1u {
+                OUT[out + r] = bitcast<u32>(f32(chosen[r]));
+            } else {
+                OUT[out + r] = chosen[r];
+            }
+            OUT[out + k + r] = bitcast<u32>(p);
         }
-        OUT[out + k + lid] = bitcast<u32>(p);
     }
 }
