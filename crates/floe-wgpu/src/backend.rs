@@ -39,6 +39,8 @@ pub struct WgpuBackend {
     /// Whether the one-token products over 4-bit affine and Q8_0 weights use int8 x
     /// ([`WgpuOptions::int8_activations`]), changeable at run time.
     pub(crate) int8_activations: AtomicBool,
+    /// The last int8 quantization of an x, reused while that x is unchanged.
+    pub(crate) last_int8_x: Mutex<Option<crate::ops::QuantizedX>>,
 }
 
 /// Kernel parameters: 16 words, the layout every kernel's `prm` binding has.
@@ -101,6 +103,7 @@ impl WgpuBackend {
             pipelines,
             matvec,
             int8_activations,
+            last_int8_x: Mutex::new(None),
         })
     }
 
@@ -204,7 +207,12 @@ impl WgpuBackend {
         }
         let buffer = self.pool.take(bytes);
         self.gpu.check()?;
-        Ok(WgpuTensor { buffer, rows, cols })
+        Ok(WgpuTensor {
+            buffer,
+            rows,
+            cols,
+            version: crate::tensor::next_version(),
+        })
     }
 
     /// Workgroup counts for `n` workgroups, split over x and y when x alone cannot hold them.
@@ -284,6 +292,7 @@ impl Backend for WgpuBackend {
             buffer: t.buffer,
             rows,
             cols,
+            version: t.version,
         })
     }
 
@@ -400,6 +409,7 @@ impl Backend for WgpuBackend {
         src: &WgpuTensor,
     ) -> Result<(), ComputeError> {
         check::write_rows(dst.shape(), at_row, src.shape())?;
+        dst.touch();
         let row_bytes = (dst.cols * 4) as u64;
         self.recorder.copy(
             src.buf(),
@@ -468,6 +478,7 @@ impl Backend for WgpuBackend {
         weights: &[f32],
     ) -> Result<(), ComputeError> {
         check::scatter_add_rows(acc.shape(), src.shape(), rows, weights.len())?;
+        acc.touch();
         self.op_scatter_add_rows(acc, src, rows, weights)
     }
 
@@ -479,6 +490,7 @@ impl Backend for WgpuBackend {
         activation: Option<Activation>,
     ) -> Result<WgpuTensor, ComputeError> {
         check::causal_conv1d(x.shape(), [weight.rows, weight.cols], state.shape())?;
+        state.touch();
         self.op_causal_conv1d(x, weight, state, activation)
     }
 
@@ -499,6 +511,7 @@ impl Backend for WgpuBackend {
             state.shape(),
             spec,
         )?;
+        state.touch();
         self.op_gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
     }
 }

@@ -1,5 +1,6 @@
 //! The backend's tensor and weight types.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use floe_quant::QuantFormat;
@@ -11,9 +12,24 @@ pub struct WgpuTensor {
     pub(crate) buffer: PooledBuffer,
     pub(crate) rows: usize,
     pub(crate) cols: usize,
+    /// Names these contents: unique per tensor and renewed by every operation that writes into
+    /// it (`&mut` operands), so a value derived from it (its int8 quantization) can be reused
+    /// exactly while this stays the same.
+    pub(crate) version: u64,
+}
+
+/// A version no tensor has had before.
+pub(crate) fn next_version() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl WgpuTensor {
+    /// Marks the contents as changed (every `&mut` operation calls it before writing).
+    pub(crate) fn touch(&mut self) {
+        self.version = next_version();
+    }
+
     pub(crate) fn buf(&self) -> &wgpu::Buffer {
         self.buffer.buffer()
     }

@@ -152,3 +152,63 @@ fn int8_expert_indexed_products_stay_within_the_quantization_bound() {
         assert!(differs, "{name}: no error at all; did int8 x run?");
     }
 }
+
+/// Checks `got` (`[tokens, rows]`) against the f64 product of `xs` and `w`, within `bound`.
+fn check_within_bound(
+    what: &str,
+    got: &[f32],
+    w: &formats::RefWeight,
+    xs: &[f32],
+    rows: usize,
+    cols: usize,
+    group: usize,
+) {
+    let tokens = xs.len() / cols;
+    let want = reference::matmul(
+        &reference::Mat::from_f32(tokens, cols, xs),
+        &reference::Mat::new(rows, cols, w.values.clone()),
+    );
+    for t in 0..tokens {
+        for n in 0..rows {
+            let (g, e) = (got[t * rows + n] as f64, want.at(t, n));
+            let limit = bound(
+                &w.values[n * cols..(n + 1) * cols],
+                &xs[t * cols..(t + 1) * cols],
+                group,
+            );
+            assert!(
+                (g - e).abs() <= limit,
+                "{what} [{t}, {n}]: got {g}, want {e}, bound {limit}"
+            );
+        }
+    }
+}
+
+#[test]
+fn int8_x_is_quantized_again_when_it_changes() {
+    let Some(b) = int8() else { return };
+    let (rows, cols) = (45, 256);
+    let format: QuantFormat = "q4".parse().unwrap();
+    let mut case = Case::new("int8_reuse");
+    let w = formats::random_weight(&mut case, format, rows, cols);
+    let bw = b.weight(w.data.clone()).unwrap();
+    let mut xs = xs(&mut case, 2, cols);
+    let mut x = b.upload(&xs, 2, cols).unwrap();
+    // Two products of one x (the second reuses the quantization), then x changes in place.
+    for _ in 0..2 {
+        let got = b.download(&b.matmul(&x, &bw).unwrap()).unwrap();
+        check_within_bound("same x", &got, &w, &xs, rows, cols, 64);
+    }
+    let row: Vec<f32> = case.values(cols, -3.0, 3.0);
+    b.write_rows(&mut x, 1, &b.upload(&row, 1, cols).unwrap())
+        .unwrap();
+    xs[cols..].copy_from_slice(&row);
+    let got = b.download(&b.matmul(&x, &bw).unwrap()).unwrap();
+    check_within_bound("after write_rows", &got, &w, &xs, rows, cols, 64);
+    // A new tensor, likely in the dropped one's pooled buffer.
+    drop(x);
+    let other: Vec<f32> = case.values(2 * cols, -2.0, 2.0);
+    let x = b.upload(&other, 2, cols).unwrap();
+    let got = b.download(&b.matmul(&x, &bw).unwrap()).unwrap();
+    check_within_bound("a new x", &got, &w, &other, rows, cols, 64);
+}

@@ -123,14 +123,15 @@ impl WgpuBackend {
         ]))
     }
 
-    /// The shape `(WG, TPR, NR)` of the one-token kernel for rows of `units` units: WG
-    /// invocations per workgroup, TPR invocations per row slot, NR rows per slot.
+    /// The shape `(WG, TPR, NR)` of the one-token kernel for rows of `units` units (of the
+    /// integer-dot kernel when `int8`): WG invocations per workgroup, TPR invocations per row
+    /// slot, NR rows per slot.
     pub(crate) fn matvec1_shape(
         &self,
         tuning: Option<MatvecTuning>,
         format: QuantFormat,
-        rows: usize,
-        units: usize,
+        (rows, units): (usize, usize),
+        int8: bool,
     ) -> (u32, u32, u32) {
         if let Some(t) = tuning {
             let threads = t.threads.clamp(1, 256).next_power_of_two();
@@ -138,29 +139,34 @@ impl WgpuBackend {
             let per_invocation = t.rows_per_invocation.clamp(1, 8).next_power_of_two();
             return (threads, threads / rows, per_invocation);
         }
-        // Large matrices (throughput): the fastest shapes of `gpu_bench --tune` on an H200
-        // in two runs (docs/performance.md): few invocations per row, four rows per invocation
-        // sharing its x loads. Small matrices (a decode step's projections, each waiting for
-        // the previous kernel): an invocation's serial loop over its units is the kernel's
-        // latency, so they first get fewer rows per invocation (below a quarter of the
-        // invocations that fill the device, ~128 Ki), then more invocations per row, until the
-        // matrix fills the device or each invocation has only 2 units left.
-        let (mut tpr, mut nr, wg) = match format {
-            QuantFormat::Affine(a) if a.bits == 8 => (4u32, 4u32, 64u32),
-            QuantFormat::Affine(_) => (4, 4, 256),
-            QuantFormat::Q8_0 => (16, 4, 64),
+        // Large matrices (throughput): the fastest shapes of `gpu_bench --tune` on an H200 in
+        // runs 6-9 (docs/performance.md): few invocations per row, several rows per invocation
+        // sharing its x loads.
+        let (tpr, nr, wg) = match (format, int8) {
+            (QuantFormat::Affine(_), true) => (16u32, 2u32, 64u32),
+            (QuantFormat::Q8_0, true) => (16, 1, 64),
+            (QuantFormat::Affine(a), _) if a.bits == 8 => (4, 4, 64),
+            (QuantFormat::Affine(_), _) => (4, 4, 256),
+            (QuantFormat::Q8_0, _) => (16, 4, 64),
             _ => (8, 4, 128),
         };
         let invocations = |tpr: u32, nr: u32| rows.div_ceil(nr as usize) * tpr as usize;
-        while nr > 1 && invocations(tpr, nr) < FILL_INVOCATIONS / 4 {
-            nr /= 2;
+        if invocations(tpr, nr) >= FILL_INVOCATIONS / 4 {
+            return (wg, tpr, nr);
         }
+        // Small matrices (a decode step's projections, each waiting for the previous kernel):
+        // the kernel's latency is what counts, and the fastest chain of dependent q4 products in
+        // run 9 had 4 rows per invocation, 32 invocations per row and 128 per workgroup (13.7 µs
+        // per [4096, 2048] product against 23.0 µs with 1 row per invocation). Rows get more
+        // invocations until the matrix fills the device (~128 Ki) or each has 2 units left.
+        let nr = 4;
         let most = ((units / 2).max(1).next_power_of_two() as u32).min(64);
+        let mut tpr = tpr.min(most);
         while tpr < most && invocations(tpr, nr) < FILL_INVOCATIONS {
             tpr *= 2;
         }
         let tpr = tpr.min((units as u32).next_power_of_two());
-        (wg.max(tpr), tpr, nr)
+        (128.max(tpr), tpr, nr)
     }
 
     /// The kernel key of the one-token kernel (`matvec1_*`, or `matvec1s_*` when `selected`;
@@ -176,7 +182,7 @@ impl WgpuBackend {
         int8: bool,
     ) -> (KernelKey, u32) {
         let (decode, tuning) = *self.matvec.lock().unwrap_or_else(|e| e.into_inner());
-        let (wg, tpr, nr) = self.matvec1_shape(tuning, format, rows, cols / unit as usize);
+        let (wg, tpr, nr) = self.matvec1_shape(tuning, format, (rows, cols / unit as usize), int8);
         let decode = match decode {
             CodeDecode::Auto => match format {
                 QuantFormat::Affine(a) if a.bits == 8 => 1,

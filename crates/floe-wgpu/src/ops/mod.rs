@@ -11,4 +11,5 @@ mod router;
 mod rows;
 mod selected;
 
+pub(crate) use int8::QuantizedX;
 pub(crate) use matmul::format_constants;
