@@ -1,15 +1,11 @@
 #!/bin/bash
 # Device run 3 (final): kernels, ceilings, overheads, tuning, selected products, resident and
 # streamed decode of the qwen3-30b-a3b q4 preset. Run from the repo root.
-# Copied to the device machine with `.gl` (the Vulkan loader .debs, see ../shared/gpu.md) and
-# `.devbin/f` (stripped release builds of `floe` and the `gpu_bench` example); writes its logs to
-# $OUT. The figures in docs/performance.md come from these runs.
-for f in .gl/*.deb; do dpkg -x $f / >/dev/null; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-B=${FLOE_DEVICE_BIN:-.devbin/f}
+# Needs `.gl` and `.devbin/f` carried (setup.sh); writes its logs to $OUT. The figures in
+# docs/performance.md come from these runs.
+source xtask/device/setup.sh
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
-mkdir -p /tmp/m
-( $B/floe synth --preset qwen3-30b-a3b --quant q4 --no-tokenizer /tmp/m/q30 > $OUT/synth.txt 2>&1 ) &
+synth_q30 &
 SYNTH=$!
 timeout 150 $B/gpu_bench --tune > $OUT/gpu_bench.txt 2>&1
 grep -E "^(adapter|using|copy ceiling|round trip|Error)" $OUT/gpu_bench.txt; sed -n '/^summary/,$p' $OUT/gpu_bench.txt

@@ -3,18 +3,14 @@
 # (`gpu_bench --tune-formats q4,q8_0` sweeps them as "Int8"), resident decode with f32 and int8
 # activations (submitting every 64 dispatches, the new default), its profile, and streamed
 # decode with the VRAM expert cache.
-# Copied to the device machine with `.gl` (the Vulkan loader .debs, see ../shared/gpu.md) and
-# `.devbin/f` (stripped release builds of `floe` and the `gpu_bench` example); writes its logs to
-# $OUT. The figures in docs/performance.md come from these runs.
-for f in .gl/*.deb; do dpkg -x $f / >/dev/null; done; ldconfig
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-B=${FLOE_DEVICE_BIN:-.devbin/f}
-mkdir -p /tmp/m
-( $B/floe synth --preset qwen3-30b-a3b --quant q4 --no-tokenizer /tmp/m/q30 > $OUT/synth.txt 2>&1 ) &
+# Needs `.gl` and `.devbin/f` carried (setup.sh); writes its logs to $OUT. The figures in
+# docs/performance.md come from these runs.
+source xtask/device/setup.sh
+synth_q30 &
 SYNTH=$!
 timeout 200 $B/gpu_bench ${GPU_BENCH_ARGS:---tune-formats q4,q8_0} > $OUT/gpu_bench.txt 2>&1
 grep -E "^(copy ceiling|round trip|Error)" $OUT/gpu_bench.txt
-grep "^tune" $OUT/gpu_bench.txt | awk '{fmt=$2; dec=$3; gbs=$NF+0; if (gbs > best[fmt" "dec]+0) {best[fmt" "dec]=gbs; line[fmt" "dec]=$0}} END {for (k in line) print line[k]}' | sort
+best_tunes $OUT/gpu_bench.txt
 sed -n '/^summary/,$p' $OUT/gpu_bench.txt
 wait $SYNTH
 R="--backend wgpu --resident-experts --prompt-tokens 16 --tokens 64"

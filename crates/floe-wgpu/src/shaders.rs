@@ -101,6 +101,7 @@ fn matvec1(name: &str) -> Option<String> {
         .replace("/*UNIT_FN*/", unit_fn)
         .replace("/*XTYPE*/", x_type)
         .replace("/*I8_X*/", include_str!("shaders/mv1_i8_x.wgsl"))
+        .replace("/*F32_X*/", include_str!("shaders/mv1_x_f32.wgsl"))
         .replace("/*Q8_BLOCK*/", include_str!("shaders/q8_0_block.wgsl"))
         .replace("/*AFFINE_SCALE*/", AFFINE_SCALE);
     Some(format!("{COMMON}{body}"))

@@ -7,27 +7,7 @@ fn pair(w: u32) -> vec2<f32> {
     return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
 }
 
-// The x values of one unit (4 or 8), loaded once for all the rows an invocation computes.
-struct XUnit {
-    x0: vec4<f32>,
-    x1: vec4<f32>,
-}
-
-// Where x row `xrow` starts in X (in vec4s).
-fn x_row_start(xrow: u32, cols: u32) -> u32 {
-    return xrow * (cols / 4u);
-}
-
-// The x values of unit `u` of the x row starting at `xu`.
-fn load_x(xu: u32, u: u32) -> XUnit {
-    let xo = xu + u * (UNIT / 4u);
-    var v: XUnit;
-    v.x0 = X[xo];
-    if FTYPE != 0u {
-        v.x1 = X[xo + 1u];
-    }
-    return v;
-}
+/*F32_X*/
 
 // Row `row`'s unit `u` times the unit's x values.
 fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {

@@ -13,36 +13,7 @@ fn q8_dot(word: u32, x: vec4<f32>) -> f32 {
     return dot(v, x);
 }
 
-// The 32 x values of one block, and their sum (for DECODE 0), loaded once for all the rows an
-// invocation computes.
-struct XUnit {
-    x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
-    x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
-    s: f32,
-}
-
-// Where x row `xrow` starts in X (in vec4s).
-fn x_row_start(xrow: u32, cols: u32) -> u32 {
-    return xrow * (cols / 4u);
-}
-
-// The x values of unit `u` of the x row starting at `xu`.
-fn load_x(xu: u32, u: u32) -> XUnit {
-    let xo = xu + u * (UNIT / 4u);
-    var v: XUnit;
-    v.x0 = X[xo];
-    v.x1 = X[xo + 1u];
-    v.x2 = X[xo + 2u];
-    v.x3 = X[xo + 3u];
-    v.x4 = X[xo + 4u];
-    v.x5 = X[xo + 5u];
-    v.x6 = X[xo + 6u];
-    v.x7 = X[xo + 7u];
-    if DECODE == 0u {
-        v.s = dot(((v.x0 + v.x1) + (v.x2 + v.x3)) + ((v.x4 + v.x5) + (v.x6 + v.x7)), vec4<f32>(1.0));
-    }
-    return v;
-}
+/*F32_X*/
 
 // Row `row`'s block `u` times the block's x values.
 fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {
@@ -52,7 +23,7 @@ fn row_dot(wbyte: u32, row: u32, u: u32, units: u32, v: XUnit) -> f32 {
         + ((q8_dot(k.hi.x, v.x4) + q8_dot(k.hi.y, v.x5)) + (q8_dot(k.hi.z, v.x6) + q8_dot(k.hi.w, v.x7)));
     if DECODE == 0u {
         // Σ q·x = 256·Σ (1 + (q + 128)/256)·x − 384·Σ x.
-        return d * (256.0 * s - 384.0 * v.s);
+        return d * (256.0 * s - 384.0 * v.s0);
     }
     return d * s;
 }
