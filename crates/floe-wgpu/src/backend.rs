@@ -409,12 +409,11 @@ impl Backend for WgpuBackend {
         src: &WgpuTensor,
     ) -> Result<(), ComputeError> {
         check::write_rows(dst.shape(), at_row, src.shape())?;
-        dst.touch();
         let row_bytes = (dst.cols * 4) as u64;
         self.recorder.copy(
             src.buf(),
             0,
-            dst.buf(),
+            dst.buf_mut(),
             at_row as u64 * row_bytes,
             src.bytes(),
         )
@@ -478,7 +477,6 @@ impl Backend for WgpuBackend {
         weights: &[f32],
     ) -> Result<(), ComputeError> {
         check::scatter_add_rows(acc.shape(), src.shape(), rows, weights.len())?;
-        acc.touch();
         self.op_scatter_add_rows(acc, src, rows, weights)
     }
 
@@ -490,7 +488,6 @@ impl Backend for WgpuBackend {
         activation: Option<Activation>,
     ) -> Result<WgpuTensor, ComputeError> {
         check::causal_conv1d(x.shape(), [weight.rows, weight.cols], state.shape())?;
-        state.touch();
         self.op_causal_conv1d(x, weight, state, activation)
     }
 
@@ -511,7 +508,6 @@ impl Backend for WgpuBackend {
             state.shape(),
             spec,
         )?;
-        state.touch();
         self.op_gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
     }
 }

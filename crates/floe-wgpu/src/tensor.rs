@@ -12,9 +12,9 @@ pub struct WgpuTensor {
     pub(crate) buffer: PooledBuffer,
     pub(crate) rows: usize,
     pub(crate) cols: usize,
-    /// Names these contents: unique per tensor and renewed by every operation that writes into
-    /// it (`&mut` operands), so a value derived from it (its int8 quantization) can be reused
-    /// exactly while this stays the same.
+    /// Names these contents: unique per tensor and renewed whenever an operation binds it for
+    /// writing ([`WgpuTensor::buf_mut`]), so a value derived from it (its int8 quantization)
+    /// can be reused exactly while this stays the same.
     pub(crate) version: u64,
 }
 
@@ -25,9 +25,11 @@ pub(crate) fn next_version() -> u64 {
 }
 
 impl WgpuTensor {
-    /// Marks the contents as changed (every `&mut` operation calls it before writing).
-    pub(crate) fn touch(&mut self) {
+    /// The buffer, for an operation that writes into this tensor in place: the contents get a
+    /// new version.
+    pub(crate) fn buf_mut(&mut self) -> &wgpu::Buffer {
         self.version = next_version();
+        self.buffer.buffer()
     }
 
     pub(crate) fn buf(&self) -> &wgpu::Buffer {

@@ -151,6 +151,17 @@ fn random_weight(
     })
 }
 
+/// `moved` bytes in `secs`: MB, µs, GB/s and the fraction of the copy `ceiling` (GB/s).
+fn rate(moved: usize, secs: f64, ceiling: f64) -> String {
+    let gbs = moved as f64 / secs / 1e9;
+    format!(
+        "{:7.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy",
+        moved as f64 / 1e6,
+        secs * 1e6,
+        100.0 * gbs / ceiling
+    )
+}
+
 /// Seconds per `matmul` of `x` by `w`: median of 5 runs of `reps` products in one submit.
 fn time_matmul(
     b: &WgpuBackend,
@@ -235,12 +246,9 @@ fn bench_selected(
         }
         let moved = k * parts[0].bytes.len() + 4 * (cols + k * rows);
         let secs = time_op(b, reps, || b.matmul_selected(&x, &stack, &routes))?;
-        let gbs = moved as f64 / secs / 1e9;
         let line = format!(
-            "  selected q4 {label} {k} of {experts} [{rows}x{cols}] {:6.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy  max rel err {worst:.1e}",
-            moved as f64 / 1e6,
-            secs * 1e6,
-            100.0 * gbs / ceiling
+            "  selected q4 {label} {k} of {experts} [{rows}x{cols}] {}  max rel err {worst:.1e}",
+            rate(moved, secs, ceiling)
         );
         println!("{line}");
         lines.push(line);
@@ -248,12 +256,9 @@ fn bench_selected(
         b.set_int8_activations(true);
         let secs = time_op(b, reps, || b.matmul_selected(&x, &stack, &routes))?;
         b.set_int8_activations(false);
-        let gbs = moved as f64 / secs / 1e9;
         let line = format!(
-            "  selected q4 {label} int8 x [{rows}x{cols}] {:6.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy",
-            moved as f64 / 1e6,
-            secs * 1e6,
-            100.0 * gbs / ceiling
+            "  selected q4 {label} int8 x [{rows}x{cols}] {}",
+            rate(moved, secs, ceiling)
         );
         println!("{line}");
         lines.push(line);
@@ -262,13 +267,10 @@ fn bench_selected(
         let dense = random_weight(format, k * rows, cols, rng)?;
         let w = b.weight(dense)?;
         let secs = time_op(b, reps, || b.matmul(&x, &w))?;
-        let gbs = moved as f64 / secs / 1e9;
         let line = format!(
-            "  dense    q4 {label} as one [{}x{cols}] {:6.2} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy",
+            "  dense    q4 {label} as one [{}x{cols}] {}",
             k * rows,
-            moved as f64 / 1e6,
-            secs * 1e6,
-            100.0 * gbs / ceiling
+            rate(moved, secs, ceiling)
         );
         println!("{line}");
         lines.push(line);
@@ -361,21 +363,28 @@ fn main() -> Result<()> {
         let w = b.weight(data.clone())?;
         b.finish()?;
         let upload_s = t.elapsed().as_secs_f64();
-        for tokens in [1usize, 2, 4] {
+        // T = 1, 2, 4 with f32 x, then T = 1 with int8 x (integer dot products) where the
+        // format has it.
+        let int8 = matches!(name, "q4" | "q8_0");
+        let runs = [(1usize, false), (2, false), (4, false), (1, true)];
+        for (tokens, int8_x) in runs.into_iter().filter(|&(_, i)| !i || int8) {
+            b.set_int8_activations(int8_x);
             let xs: Vec<f32> = (0..tokens * cols).map(|_| rng.unit()).collect();
             let err = check(&b, &data, &xs, tokens, &w)?;
             let x = b.upload(&xs, tokens, cols)?;
             let moved = data.bytes.len() + 4 * tokens * (cols + rows);
             let secs = time_matmul(&b, &x, &w, reps)?;
-            let gbs = moved as f64 / secs / 1e9;
+            let label = if int8_x {
+                format!("{name} int8 x")
+            } else {
+                name.to_string()
+            };
             let line = format!(
-                "{name:>16} T={tokens} [{rows}x{cols}] {:7.1} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy  max rel err {err:.1e}",
-                moved as f64 / 1e6,
-                secs * 1e6,
-                100.0 * gbs / ceiling
+                "{label:>16} T={tokens} [{rows}x{cols}] {}  max rel err {err:.1e}",
+                rate(moved, secs, ceiling)
             );
             println!("{line}");
-            if tokens == 1 {
+            if tokens == 1 && !int8_x {
                 println!(
                     "{name:>16} upload {:.2} s ({:.1} GB/s)",
                     upload_s,
@@ -384,27 +393,7 @@ fn main() -> Result<()> {
             }
             table.push(line);
         }
-        // The same product with int8 x (integer dot products), where the format has it.
-        let int8 = matches!(name, "q4" | "q8_0");
-        if int8 {
-            b.set_int8_activations(true);
-            let xs: Vec<f32> = (0..cols).map(|_| rng.unit()).collect();
-            let err = check(&b, &data, &xs, 1, &w)?;
-            let x = b.upload(&xs, 1, cols)?;
-            let moved = data.bytes.len() + 4 * (cols + rows);
-            let secs = time_matmul(&b, &x, &w, reps)?;
-            let gbs = moved as f64 / secs / 1e9;
-            let line = format!(
-                "{:>16} T=1 [{rows}x{cols}] {:7.1} MB  {:8.1} us  {gbs:6.0} GB/s  {:5.1}% of copy  max rel err {err:.1e}",
-                format!("{name} int8 x"),
-                moved as f64 / 1e6,
-                secs * 1e6,
-                100.0 * gbs / ceiling
-            );
-            println!("{line}");
-            table.push(line);
-            b.set_int8_activations(false);
-        }
+        b.set_int8_activations(false);
         if args.tune
             && name != "f32"
             && args

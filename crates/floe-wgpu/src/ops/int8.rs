@@ -30,22 +30,29 @@ pub(crate) struct QuantizedX {
 const BLOCK_BYTES: u64 = 48;
 
 impl WgpuBackend {
-    /// The x code order (`ORDER` of `quantize_x.wgsl`) of the integer-dot kernel for `format`,
-    /// or `None` when int8 activations are off or `format` has no such kernel.
-    pub(crate) fn int8_order(&self, format: QuantFormat) -> Option<u32> {
+    /// `x`'s int8 blocks for an integer-dot product over `format` weights (x's columns a
+    /// multiple of 32), or `None` when int8 activations are off or `format` has no such kernel.
+    pub(crate) fn int8_blocks(
+        &self,
+        op: &'static str,
+        x: &WgpuTensor,
+        format: QuantFormat,
+    ) -> Result<Option<Arc<PooledBuffer>>, ComputeError> {
         if !self.int8_activations.load(Ordering::Relaxed) {
-            return None;
+            return Ok(None);
         }
-        match format {
-            QuantFormat::Affine(a) if a.bits == 4 => Some(1),
-            QuantFormat::Q8_0 => Some(0),
-            _ => None,
-        }
+        // The x code order (`ORDER` of `quantize_x.wgsl`) the format's kernel reads.
+        let order = match format {
+            QuantFormat::Affine(a) if a.bits == 4 => 1,
+            QuantFormat::Q8_0 => 0,
+            _ => return Ok(None),
+        };
+        self.quantize_x(op, x, order).map(Some)
     }
 
-    /// `x` (columns a multiple of 32) quantized to int8 blocks in code order `order`: the kept
-    /// blocks when they came from these contents, else newly recorded ones (then kept).
-    pub(crate) fn quantize_x(
+    /// `x` quantized to int8 blocks in code order `order`: the kept blocks when they came from
+    /// these contents, else newly recorded ones (then kept).
+    fn quantize_x(
         &self,
         op: &'static str,
         x: &WgpuTensor,

@@ -66,17 +66,18 @@ impl WgpuBackend {
         let out = self.alloc("matmul", tokens, w.rows)?;
         let unit = vector_unit(w.format, w.cols);
         // int8 x for the integer-dot kernels, quantized once for every chunk.
-        let xq = match self.int8_order(w.format) {
-            Some(order) if tokens <= MAX_MATVEC_TOKENS && unit.is_some() => {
-                Some(self.quantize_x("matmul", x, order)?)
-            }
-            _ => None,
+        let xq = if tokens <= MAX_MATVEC_TOKENS && unit.is_some() {
+            self.int8_blocks("matmul", x, w.format)?
+        } else {
+            None
         };
-        let x_input = xq.as_ref().map_or(x.buf(), |q| q.buffer());
         for chunk in w.chunks.iter() {
             if tokens <= MAX_MATVEC_TOKENS {
                 match unit {
-                    Some(unit) => self.matvec1(x, x_input, w, chunk, &out, unit)?,
+                    Some(unit) => {
+                        let x_int8 = xq.as_ref().map(|q| q.buffer());
+                        self.matvec1(x, x_int8, w, chunk, &out, unit)?
+                    }
                     None => self.matvec_generic(x, w, chunk, &out)?,
                 }
             } else {
@@ -227,19 +228,18 @@ impl WgpuBackend {
         (key, wg / tpr * nr)
     }
 
-    /// One chunk's one-token product; `x_input` is x's buffer, or its int8 blocks.
+    /// One chunk's one-token product, with the integer-dot kernel when x's int8 blocks are given.
     fn matvec1(
         &self,
         x: &WgpuTensor,
-        x_input: &wgpu::Buffer,
+        x_int8: Option<&wgpu::Buffer>,
         w: &WgpuWeight,
         chunk: &WeightChunk,
         out: &WgpuTensor,
         unit: u32,
     ) -> Result<(), ComputeError> {
-        let int8 = !std::ptr::eq(x_input, x.buf());
         let (key, rows_per_group) =
-            self.matvec1_key(w.format, chunk.rows, w.cols, unit, false, int8);
+            self.matvec1_key(w.format, chunk.rows, w.cols, unit, false, x_int8.is_some());
         let row_groups = chunk.rows.div_ceil(rows_per_group as usize);
         let mut prm = self.chunk_params(x, w, chunk)?;
         prm[28..32].copy_from_slice(&u32_of("matmul", "row groups", row_groups)?.to_le_bytes());
@@ -249,7 +249,7 @@ impl WgpuBackend {
             key,
             &prm,
             (&chunk.buffer, w.format),
-            &[x_input, out.buf()],
+            &[x_int8.unwrap_or(x.buf()), out.buf()],
             groups,
         )
     }

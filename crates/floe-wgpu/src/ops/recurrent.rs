@@ -54,7 +54,7 @@ impl WgpuBackend {
                 Bind::Data(&prm),
                 Bind::Buffer(&chunk.buffer),
                 Bind::Buffer(x.buf()),
-                Bind::Buffer(state.buf()),
+                Bind::Buffer(state.buf_mut()),
                 Bind::Buffer(out.buf()),
             ];
             self.run(op, key.clone(), &binds, chunk.rows.div_ceil(64))?;
@@ -94,7 +94,7 @@ impl WgpuBackend {
             Bind::Buffer(gates.buf()),
             Bind::Buffer(a_log.buf()),
             Bind::Buffer(dt_bias.buf()),
-            Bind::Buffer(state.buf()),
+            Bind::Buffer(state.buf_mut()),
             Bind::Buffer(out.buf()),
         ];
         let key = KernelKey::new("delta_rule").with("DK", spec.key_dim as u32);

@@ -83,17 +83,18 @@ impl WgpuBackend {
             u32_of("scatter_add_rows", "rows", rows.len())?,
             acc.cols as u32,
         ]);
+        let groups = acc.cols.div_ceil(256);
         let binds = [
             Bind::Data(&prm),
             Bind::Data(bytemuck::cast_slice(&idx)),
             Bind::Buffer(src.buf()),
-            Bind::Buffer(acc.buf()),
+            Bind::Buffer(acc.buf_mut()),
         ];
         self.run(
             "scatter_add_rows",
             KernelKey::new("scatter_add"),
             &binds,
-            acc.cols.div_ceil(256),
+            groups,
         )
     }
 

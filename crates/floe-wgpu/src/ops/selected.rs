@@ -36,9 +36,10 @@ impl WgpuBackend {
         let out = self.alloc("matmul_selected", selections, stack.rows)?;
         let unit = vector_unit(stack.format, stack.cols);
         // int8 x for the integer-dot kernels, quantized once for every chunk.
-        let xq = match self.int8_order(stack.format) {
-            Some(order) if unit.is_some() => Some(self.quantize_x("matmul_selected", x, order)?),
-            _ => None,
+        let xq = if unit.is_some() {
+            self.int8_blocks("matmul_selected", x, stack.format)?
+        } else {
+            None
         };
         let s = Selection {
             x,
