@@ -6,40 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use common::{converted_fixture, floe, qwen3_moe_fixture, relative_gaps};
 use floe_format::convert::{convert, ConvertOptions};
-use serde_json::Value;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hf/qwen3_moe_a")
-}
 
 fn require_gpu() -> bool {
     std::env::var("FLOE_REQUIRE_GPU").is_ok_and(|v| v == "1")
-}
-
-/// The fixture converted into `dir`, and its reference token ids as `--tokens` text.
-fn converted(dir: &Path) -> (PathBuf, String) {
-    let model = dir.join("qwen3_moe_a");
-    convert(&fixture(), &model, &ConvertOptions::default(), &mut |_| {}).unwrap();
-    let reference: Value =
-        serde_json::from_slice(&std::fs::read(fixture().join("reference.json")).unwrap()).unwrap();
-    let tokens: Vec<String> = reference["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-    (model, tokens.join(","))
-}
-
-fn floe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn logits(model: &Path, tokens: &str, backend: &[&str]) -> Output {
@@ -61,17 +35,25 @@ fn assert_close(ours: &[Vec<f64>], reference: &[Vec<f64>], tolerance: f64, what:
     assert_eq!(ours.len(), reference.len(), "{what}: positions");
     for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
         assert_eq!(a.len(), b.len(), "{what}: position {i} vocabulary");
-        let max = b.iter().map(|v| v.abs()).fold(0.0, f64::max);
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
+    }
+    for (i, gap) in relative_gaps(ours, reference).into_iter().enumerate() {
         assert!(
-            worst <= tolerance * max,
-            "{what}: position {i}: max |Δ| {worst} > {tolerance} × {max}"
+            gap <= tolerance,
+            "{what}: position {i}: max |Δ| is {gap} of the largest |reference|, over {tolerance}"
         );
     }
+}
+
+/// `floe logits` on the wgpu backend (lavapipe allowed) with `extra` flags; asserts that it
+/// succeeds and matches `reference` within 1e-3 of each position's largest logit.
+fn wgpu_logits_match(model: &Path, tokens: &str, reference: &[Vec<f64>], extra: &[&str]) -> Output {
+    let mut args = vec!["--backend", "wgpu", "--allow-software"];
+    args.extend_from_slice(extra);
+    let out = logits(model, tokens, &args);
+    let what = extra.join(" ");
+    assert!(out.status.success(), "{what}: {}", stderr(&out));
+    assert_close(&rows(&out), reference, 1e-3, &what);
+    out
 }
 
 #[test]
@@ -159,7 +141,7 @@ fn wgpu_says_it_was_not_built_in() {
 #[test]
 fn wgpu_and_auto_logits_match_the_cpu_backend() {
     let tmp = tempfile::tempdir().unwrap();
-    let (model, tokens) = converted(tmp.path());
+    let (model, _, tokens) = converted_fixture(tmp.path());
     let cpu = logits(&model, &tokens, &["--backend", "cpu"]);
     assert!(cpu.status.success(), "{}", stderr(&cpu));
     let reference = rows(&cpu);
@@ -188,28 +170,10 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
     assert_close(&rows(&gpu), &reference, 1e-3, "--backend wgpu");
 
     // The expert cache (on the upload path of every routed expert) changes no result.
-    let cached = logits(
-        &model,
-        &tokens,
-        &[
-            "--backend",
-            "wgpu",
-            "--allow-software",
-            "--gpu-expert-cache",
-            "64",
-        ],
-    );
-    assert!(cached.status.success(), "{}", stderr(&cached));
-    assert_close(&rows(&cached), &reference, 1e-3, "--gpu-expert-cache 64");
+    wgpu_logits_match(&model, &tokens, &reference, &["--gpu-expert-cache", "64"]);
 
     // Profiling changes no result and prints the GPU time of the kernels that ran.
-    let profiled = logits(
-        &model,
-        &tokens,
-        &["--backend", "wgpu", "--allow-software", "--gpu-profile"],
-    );
-    assert!(profiled.status.success(), "{}", stderr(&profiled));
-    assert_close(&rows(&profiled), &reference, 1e-3, "--gpu-profile");
+    let profiled = wgpu_logits_match(&model, &tokens, &reference, &["--gpu-profile"]);
     let err = stderr(&profiled);
     assert!(err.contains("gpu profile:"), "{err}");
     for kernel in ["rms_norm", "attn_scores", "softmax_topk"] {
@@ -220,19 +184,7 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
     }
 
     // Submitting every few dispatches changes no result either; zero dispatches is refused.
-    let chunked = logits(
-        &model,
-        &tokens,
-        &[
-            "--backend",
-            "wgpu",
-            "--allow-software",
-            "--gpu-submit-after",
-            "3",
-        ],
-    );
-    assert!(chunked.status.success(), "{}", stderr(&chunked));
-    assert_close(&rows(&chunked), &reference, 1e-3, "--gpu-submit-after 3");
+    wgpu_logits_match(&model, &tokens, &reference, &["--gpu-submit-after", "3"]);
     let zero = logits(
         &model,
         &tokens,
@@ -252,41 +204,19 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
     );
 }
 
-/// Per position, the largest |a − b| relative to the largest |b|.
-fn relative_gaps(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<f64> {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            let max = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
-            let gap = x
-                .iter()
-                .zip(y)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0, f64::max);
-            gap / max
-        })
-        .collect()
-}
-
 #[cfg(feature = "wgpu")]
 #[test]
 fn int8_activations_cost_about_what_8_bit_weights_cost() {
     let tmp = tempfile::tempdir().unwrap();
-    let (exact_model, q8_model) = (tmp.path().join("f32"), tmp.path().join("q8_0"));
-    convert(
-        &fixture(),
-        &exact_model,
-        &ConvertOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
+    let (exact_model, _, _) = converted_fixture(tmp.path());
+    let q8_model = tmp.path().join("q8_0");
     let q8: floe_quant::QuantFormat = "q8_0".parse().unwrap();
     let options = ConvertOptions {
         expert_format: Some(q8),
         dense_format: Some(q8),
         ..ConvertOptions::default()
     };
-    convert(&fixture(), &q8_model, &options, &mut |_| {}).unwrap();
+    convert(&qwen3_moe_fixture(), &q8_model, &options, &mut |_| {}).unwrap();
     let tokens = "1,5,9";
     let gpu = [
         "--backend",

@@ -1,65 +1,27 @@
 //! `floe logits` and `floe run` on a converted HF fixture: the CLI's logits match transformers'.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-use floe_format::convert::{convert, ConvertOptions};
-use serde_json::Value;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hf/qwen3_moe_a")
-}
-
-fn read_json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).expect("valid JSON")
-}
+use common::{converted_fixture, floe, logits_rows, relative_gaps, text};
 
 #[test]
 fn logits_cli_matches_transformers_and_run_uses_the_real_tokenizer() {
     let tmp = tempfile::tempdir().unwrap();
-    let model = tmp.path().join("qwen3_moe_a");
-    convert(&fixture(), &model, &ConvertOptions::default(), &mut |_| {}).unwrap();
-    let reference = read_json(&std::fs::read(fixture().join("reference.json")).unwrap());
-    let tokens: Vec<String> = reference["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-
-    let out = Command::new(env!("CARGO_BIN_EXE_floe"))
-        .args([
-            "logits",
-            model.to_str().unwrap(),
-            "--tokens",
-            &tokens.join(","),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours = read_json(&out.stdout);
-    let ours = ours["logits"].as_array().unwrap();
-    let theirs = reference["logits"].as_array().unwrap();
+    let (model, reference, tokens) = converted_fixture(tmp.path());
+    let out = floe(&["logits", model.to_str().unwrap(), "--tokens", &tokens]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ours = logits_rows(&out.stdout);
+    let theirs = logits_rows(reference.to_string().as_bytes());
     assert_eq!(ours.len(), theirs.len());
-    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
-        assert_eq!(a.len(), b.len());
-        let max = b
-            .iter()
-            .map(|v| v.as_f64().unwrap().abs())
-            .fold(0.0, f64::max);
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs())
-            .fold(0.0, f64::max);
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a.len(), b.len(), "position {i}");
+    }
+    for (i, gap) in relative_gaps(&ours, &theirs).into_iter().enumerate() {
         assert!(
-            worst <= 1e-4 * max,
-            "position {i}: max |Δ| {worst} > 1e-4 × {max}"
+            gap <= 1e-4,
+            "position {i}: max |Δ| is {gap} of the largest |reference|, over 1e-4"
         );
     }
 

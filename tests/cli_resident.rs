@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{bench_json, floe, logits_rows, text, tiny};
-use floe_format::convert::{convert, ConvertOptions};
+use common::{bench_json, converted_fixture, floe, logits_rows, relative_gaps, text, tiny};
 use floe_format::Checkpoint;
 use serde_json::Value;
 
@@ -142,19 +141,8 @@ fn logits(model: &Path, tokens: &str, extra: &[&str]) -> Vec<Vec<f64>> {
 
 #[test]
 fn logits_with_resident_experts_equal_streamed_ones() {
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hf/qwen3_moe_a");
     let tmp = tempfile::tempdir().unwrap();
-    let model = tmp.path().join("qwen3_moe_a");
-    convert(&fixture, &model, &ConvertOptions::default(), &mut |_| {}).unwrap();
-    let reference: Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("reference.json")).unwrap()).unwrap();
-    let tokens: Vec<String> = reference["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-    let tokens = tokens.join(",");
+    let (model, _, tokens) = converted_fixture(tmp.path());
     let streamed = logits(&model, &tokens, &[]);
     for extra in [
         &["--resident-experts"][..],
@@ -162,16 +150,10 @@ fn logits_with_resident_experts_equal_streamed_ones() {
     ] {
         let resident = logits(&model, &tokens, extra);
         assert_eq!(resident.len(), streamed.len());
-        for (i, (r, s)) in resident.iter().zip(&streamed).enumerate() {
-            let max = s.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let worst = r
-                .iter()
-                .zip(s)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f64, f64::max);
+        for (i, gap) in relative_gaps(&resident, &streamed).into_iter().enumerate() {
             assert!(
-                worst <= 1e-5 * max,
-                "{extra:?}: position {i}: max |Δ| {worst} > 1e-5 × {max}"
+                gap <= 1e-5,
+                "{extra:?}: position {i}: max |Δ| is {gap} of the largest |streamed|, over 1e-5"
             );
         }
     }

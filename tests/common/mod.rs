@@ -1,10 +1,11 @@
-//! Helpers shared by the CLI tests: running the `floe` binary, a tiny synthetic model, and
-//! `floe bench --json`.
+//! Helpers shared by the CLI tests: running the `floe` binary, a tiny synthetic model,
+//! `floe bench --json`, the converted `qwen3_moe_a` fixture and logits comparisons.
 #![allow(dead_code)] // each test binary uses some of them
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use floe_format::convert::{convert, ConvertOptions};
 use serde_json::Value;
 
 /// Runs the `floe` binary with `args`.
@@ -51,6 +52,48 @@ pub fn logits_rows(stdout: &[u8]) -> Vec<Vec<f64>> {
                 .iter()
                 .map(|v| v.as_f64().unwrap())
                 .collect()
+        })
+        .collect()
+}
+
+/// The `qwen3_moe_a` HF fixture (made by transformers; `reference.json` holds its logits).
+pub fn qwen3_moe_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hf/qwen3_moe_a")
+}
+
+/// [`qwen3_moe_fixture`] converted into `dir/qwen3_moe_a` with default options: the model's
+/// path, the fixture's `reference.json`, and its reference token ids as `--tokens` text.
+pub fn converted_fixture(dir: &Path) -> (PathBuf, Value, String) {
+    let fixture = qwen3_moe_fixture();
+    let model = dir.join("qwen3_moe_a");
+    convert(&fixture, &model, &ConvertOptions::default(), &mut |_| {}).unwrap();
+    let reference: Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("reference.json")).unwrap()).unwrap();
+    let tokens: Vec<String> = reference["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    (model, reference, tokens.join(","))
+}
+
+/// Per position, the largest |a − b| relative to the largest |b| (0 where they are equal).
+pub fn relative_gaps(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let max = y.iter().map(|v| v.abs()).fold(0.0, f64::max);
+            let gap = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f64::max);
+            if gap == 0.0 {
+                0.0
+            } else {
+                gap / max
+            }
         })
         .collect()
 }
