@@ -176,7 +176,7 @@ fn wgpu_and_auto_logits_match_the_cpu_backend() {
     let profiled = wgpu_logits_match(&model, &tokens, &reference, &["--gpu-profile"]);
     let err = stderr(&profiled);
     assert!(err.contains("gpu profile:"), "{err}");
-    for kernel in ["rms_norm", "attn_scores", "softmax_topk"] {
+    for kernel in ["rms_norm", "attention", "softmax_topk"] {
         assert!(
             err.lines().any(|l| l.trim_start().starts_with(kernel)),
             "no {kernel} in the profile: {err}"

@@ -238,6 +238,14 @@ pub trait Backend: Send + Sync {
     /// `[rows, cols]` of a weight.
     fn weight_shape(&self, w: &Self::Weight) -> [usize; 2];
 
+    /// Whether models should stack projections that read the same input (an expert's gate and
+    /// up) into one weight, which costs a copy of their bytes at load: worth it where each
+    /// operation has a fixed cost (a GPU dispatch); `false` (the default) where weights are
+    /// read in place from the checkpoint's memory map (the CPU backend).
+    fn prefers_stacked_projections(&self) -> bool {
+        false
+    }
+
     /// Counters of the experts this backend keeps resident in its own memory
     /// ([`Backend::expert_weight`]'s cache), or `None` when it has no such cache (the default).
     fn expert_cache_stats(&self) -> Option<ExpertCacheStats> {
@@ -303,6 +311,29 @@ pub trait Backend: Send + Sync {
         weight_offset: f32,
     ) -> Result<Self::Tensor, ComputeError>;
 
+    /// The residual add and the RMSNorm after it: `(x + delta, rms_norm(x + delta, w, eps,
+    /// weight_offset))`. Backends with a per-operation cost (a GPU dispatch) override this with
+    /// one kernel; the results equal those of [`Backend::add`] then [`Backend::rms_norm`].
+    fn add_rms_norm(
+        &self,
+        x: &Self::Tensor,
+        delta: &Self::Tensor,
+        w: &Self::Weight,
+        eps: f32,
+        weight_offset: f32,
+    ) -> Result<(Self::Tensor, Self::Tensor), ComputeError> {
+        crate::check::add_rms_norm(
+            self.shape(x),
+            self.shape(delta),
+            self.weight_shape(w),
+            eps,
+            weight_offset,
+        )?;
+        let sum = self.add(x, delta)?;
+        let normed = self.rms_norm(&sum, w, eps, weight_offset)?;
+        Ok((sum, normed))
+    }
+
     /// Rotary embedding of `x` (`[T, heads · head_dim]`), row `t` at position `positions[t]`.
     fn rope(
         &self,
@@ -310,6 +341,33 @@ pub trait Backend: Send + Sync {
         positions: &[u32],
         spec: &RopeSpec,
     ) -> Result<Self::Tensor, ComputeError>;
+
+    /// RoPE of `x` (`[T, heads · head_dim]`) after an RMSNorm of each head with the
+    /// `[1, head_dim]` weight `w`: Qwen3's per-head q/k norms and the rotary embedding after
+    /// them. Equals [`Backend::rms_norm`] of `x` as `[T · heads, head_dim]`, then
+    /// [`Backend::rope`]; backends with a per-operation cost do both in one kernel.
+    fn head_norm_rope(
+        &self,
+        x: Self::Tensor,
+        w: &Self::Weight,
+        eps: f32,
+        weight_offset: f32,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<Self::Tensor, ComputeError> {
+        let [t, cols] = crate::check::head_norm_rope(
+            self.shape(&x),
+            self.weight_shape(w),
+            eps,
+            weight_offset,
+            positions.len(),
+            spec,
+        )?;
+        let per_head = self.reshape(x, t * cols / spec.head_dim, spec.head_dim)?;
+        let normed = self.rms_norm(&per_head, w, eps, weight_offset)?;
+        let normed = self.reshape(normed, t, cols)?;
+        self.rope(&normed, positions, spec)
+    }
 
     /// Copies `src` (`[n, cols]`) into rows `at_row .. at_row + n` of `dst` (same `cols`).
     fn write_rows(
@@ -331,6 +389,16 @@ pub trait Backend: Send + Sync {
 
     /// `silu(gate) · up`, element-wise.
     fn swiglu(&self, gate: &Self::Tensor, up: &Self::Tensor) -> Result<Self::Tensor, ComputeError>;
+
+    /// `silu(gate) · up` of each row of `x` = `[gate | up]` (`[rows, 2c]` → `[rows, c]`): the
+    /// SwiGLU of a fused gate/up projection. **Has a default** (two `slice_cols`, then
+    /// [`Backend::swiglu`]); backends with a per-operation cost read the halves in place.
+    fn swiglu_packed(&self, x: &Self::Tensor) -> Result<Self::Tensor, ComputeError> {
+        let [_, half] = crate::check::swiglu_packed(self.shape(x))?;
+        let gate = self.slice_cols(x, 0, half)?;
+        let up = self.slice_cols(x, half, half)?;
+        self.swiglu(&gate, &up)
+    }
 
     /// An element-wise activation.
     fn activation(&self, x: &Self::Tensor, f: Activation) -> Result<Self::Tensor, ComputeError>;

@@ -65,6 +65,27 @@ impl<B: Backend + ?Sized> Backend for &B {
     ) -> Result<B::Tensor, ComputeError> {
         (**self).rms_norm(x, w, eps, weight_offset)
     }
+    fn add_rms_norm(
+        &self,
+        x: &B::Tensor,
+        delta: &B::Tensor,
+        w: &B::Weight,
+        eps: f32,
+        weight_offset: f32,
+    ) -> Result<(B::Tensor, B::Tensor), ComputeError> {
+        (**self).add_rms_norm(x, delta, w, eps, weight_offset)
+    }
+    fn head_norm_rope(
+        &self,
+        x: B::Tensor,
+        w: &B::Weight,
+        eps: f32,
+        weight_offset: f32,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).head_norm_rope(x, w, eps, weight_offset, positions, spec)
+    }
     fn rope(
         &self,
         x: &B::Tensor,
@@ -92,6 +113,9 @@ impl<B: Backend + ?Sized> Backend for &B {
     }
     fn swiglu(&self, gate: &B::Tensor, up: &B::Tensor) -> Result<B::Tensor, ComputeError> {
         (**self).swiglu(gate, up)
+    }
+    fn swiglu_packed(&self, x: &B::Tensor) -> Result<B::Tensor, ComputeError> {
+        (**self).swiglu_packed(x)
     }
     fn activation(&self, x: &B::Tensor, f: Activation) -> Result<B::Tensor, ComputeError> {
         (**self).activation(x, f)
@@ -141,6 +165,9 @@ impl<B: Backend + ?Sized> Backend for &B {
         spec: &DeltaRuleSpec,
     ) -> Result<B::Tensor, ComputeError> {
         (**self).gated_delta_rule(qkv, gates, a_log, dt_bias, state, spec)
+    }
+    fn prefers_stacked_projections(&self) -> bool {
+        (**self).prefers_stacked_projections()
     }
     fn expert_cache_stats(&self) -> Option<ExpertCacheStats> {
         (**self).expert_cache_stats()

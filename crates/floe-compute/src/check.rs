@@ -146,39 +146,103 @@ pub fn rms_norm(
     eps: f32,
     weight_offset: f32,
 ) -> Result<[usize; 2], ComputeError> {
+    norm_operands("rms_norm", x, w, eps, weight_offset)
+}
+
+/// [`crate::Backend::add_rms_norm`]: `x` and `delta` of one shape, then as [`rms_norm`].
+pub fn add_rms_norm(
+    x: [usize; 2],
+    delta: [usize; 2],
+    w: [usize; 2],
+    eps: f32,
+    weight_offset: f32,
+) -> Result<[usize; 2], ComputeError> {
+    same_shape("add_rms_norm", x, delta)?;
+    norm_operands("add_rms_norm", x, w, eps, weight_offset)
+}
+
+fn norm_operands(
+    op: &'static str,
+    x: [usize; 2],
+    w: [usize; 2],
+    eps: f32,
+    weight_offset: f32,
+) -> Result<[usize; 2], ComputeError> {
     if w != [1, x[1]] {
         return Err(shape(
-            "rms_norm",
+            op,
             format!("x is {x:?}, so the weight must be [1, {}], got {w:?}", x[1]),
         ));
     }
     if !(eps >= 0.0 && eps.is_finite()) {
         return Err(argument(
-            "rms_norm",
+            op,
             format!("eps = {eps} must be finite and non-negative"),
         ));
     }
     if !weight_offset.is_finite() {
         return Err(argument(
-            "rms_norm",
+            op,
             format!("weight_offset = {weight_offset} must be finite"),
         ));
     }
     Ok(x)
 }
 
+/// [`crate::Backend::swiglu_packed`]: an even number of columns (gate half, then up half).
+pub fn swiglu_packed(x: [usize; 2]) -> Result<[usize; 2], ComputeError> {
+    if !x[1].is_multiple_of(2) {
+        return Err(shape(
+            "swiglu_packed",
+            format!("x is {x:?}: its columns must be a gate half and an up half of equal width"),
+        ));
+    }
+    Ok([x[0], x[1] / 2])
+}
+
 /// [`crate::Backend::rope`]: one position per row, whole heads, an even `rotary_dim ≤ head_dim`,
 /// a positive θ.
 pub fn rope(x: [usize; 2], positions: usize, spec: &RopeSpec) -> Result<[usize; 2], ComputeError> {
+    rope_operands("rope", x, positions, spec)
+}
+
+/// [`crate::Backend::head_norm_rope`]: as [`rope`], and `w` is `[1, head_dim]` with `eps` and
+/// `weight_offset` as for [`rms_norm`].
+pub fn head_norm_rope(
+    x: [usize; 2],
+    w: [usize; 2],
+    eps: f32,
+    weight_offset: f32,
+    positions: usize,
+    spec: &RopeSpec,
+) -> Result<[usize; 2], ComputeError> {
+    rope_operands("head_norm_rope", x, positions, spec)?;
+    let heads = x[1] / spec.head_dim;
+    norm_operands(
+        "head_norm_rope",
+        [x[0] * heads, spec.head_dim],
+        w,
+        eps,
+        weight_offset,
+    )?;
+    Ok(x)
+}
+
+fn rope_operands(
+    op: &'static str,
+    x: [usize; 2],
+    positions: usize,
+    spec: &RopeSpec,
+) -> Result<[usize; 2], ComputeError> {
     if positions != x[0] {
         return Err(shape(
-            "rope",
+            op,
             format!("x is {x:?} but {positions} positions were given (one per row)"),
         ));
     }
     if spec.head_dim == 0 || !x[1].is_multiple_of(spec.head_dim) {
         return Err(shape(
-            "rope",
+            op,
             format!(
                 "x is {x:?}: its columns are not whole heads of {}",
                 spec.head_dim
@@ -187,7 +251,7 @@ pub fn rope(x: [usize; 2], positions: usize, spec: &RopeSpec) -> Result<[usize; 
     }
     if !spec.rotary_dim.is_multiple_of(2) || spec.rotary_dim > spec.head_dim {
         return Err(shape(
-            "rope",
+            op,
             format!(
                 "rotary_dim = {} must be even and at most head_dim = {}",
                 spec.rotary_dim, spec.head_dim
@@ -196,7 +260,7 @@ pub fn rope(x: [usize; 2], positions: usize, spec: &RopeSpec) -> Result<[usize; 
     }
     if !(spec.theta > 0.0 && spec.theta.is_finite()) {
         return Err(argument(
-            "rope",
+            op,
             format!("theta = {} must be positive and finite", spec.theta),
         ));
     }

@@ -37,6 +37,51 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
 
     /// The `[rows, cols]` matrix `name`; any other shape is an error naming the tensor.
     pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<B::Weight, ModelError> {
+        let view = self.matrix_view(name, rows, cols)?;
+        self.upload(name, view.format, rows, cols, view.bytes)
+    }
+
+    /// The matrices `parts` (`(name, rows)`, each `cols` wide) stacked into one weight whose
+    /// rows are theirs in order, when the backend prefers stacked projections
+    /// ([`floe_compute::Backend::prefers_stacked_projections`]) and they share a format; else
+    /// `None`, and the caller loads them one by one. Shapes are checked as by
+    /// [`WeightLoader::matrix`].
+    pub fn stacked_matrices(
+        &self,
+        parts: &[(&str, usize)],
+        cols: usize,
+    ) -> Result<Option<B::Weight>, ModelError> {
+        if !self.backend.prefers_stacked_projections() {
+            return Ok(None);
+        }
+        let views = parts
+            .iter()
+            .map(|&(name, rows)| self.matrix_view(name, rows, cols))
+            .collect::<Result<Vec<_>, _>>()?;
+        let format = views[0].format;
+        if views.iter().any(|v| v.format != format) {
+            return Ok(None);
+        }
+        let names = parts.iter().map(|p| p.0).collect::<Vec<_>>().join(" + ");
+        let pieces: Vec<(usize, &[u8])> = parts
+            .iter()
+            .zip(&views)
+            .map(|(&(_, rows), v)| (rows, &v.bytes[..]))
+            .collect();
+        let bytes = floe_quant::concat_rows(format, cols, &pieces)
+            .map_err(|e| ModelError::tensor(&names, e.to_string()))?;
+        let rows = parts.iter().map(|p| p.1).sum();
+        self.upload(&names, format, rows, cols, bytes::Bytes::from(bytes))
+            .map(Some)
+    }
+
+    /// The dense tensor `name`, checked to be `[rows, cols]`.
+    fn matrix_view(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<floe_format::DenseView, ModelError> {
         let view = self.checkpoint.dense(name)?;
         if view.shape != [rows, cols] {
             return Err(ModelError::tensor(
@@ -47,7 +92,7 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
                 ),
             ));
         }
-        self.upload(name, view.format, rows, cols, view.bytes)
+        Ok(view)
     }
 
     /// The vector `name` of `len` values (a norm weight), as a `[1, len]` weight.

@@ -27,6 +27,7 @@
 //! (see [`kernels`]); all methods take `&self` and may run on many threads at once.
 
 mod affine;
+mod concat;
 mod convert;
 mod error;
 pub mod format;
@@ -37,6 +38,7 @@ mod q8_0;
 mod quantize;
 mod row;
 
+pub use concat::concat_rows;
 pub use error::QuantError;
 pub use format::{AffineSpec, QuantFormat, ScaleType};
 pub use kernels::dot_f32;

@@ -39,9 +39,15 @@ pub struct WgpuBackend {
     /// Whether the one-token products over 4-bit affine and Q8_0 weights use int8 x
     /// ([`WgpuOptions::int8_activations`]), changeable at run time.
     pub(crate) int8_activations: AtomicBool,
-    /// The last int8 quantization of an x, reused while that x is unchanged.
-    pub(crate) last_int8_x: Mutex<Option<crate::ops::QuantizedX>>,
+    /// The last few int8 quantizations of an x, each reused while its x is unchanged.
+    pub(crate) kept_int8_x: crate::ops::KeptInt8,
+    /// The x code order the last int8 product read (`ops::NO_ORDER` before the first), which
+    /// producer kernels write.
+    pub(crate) int8_order: std::sync::atomic::AtomicU32,
 }
+
+/// The widest head `head_norm_rope.wgsl` holds in workgroup memory (16 KiB, WebGPU's minimum).
+const MAX_FUSED_HEAD_DIM: usize = 4096;
 
 /// Kernel parameters: 16 words, the layout every kernel's `prm` binding has.
 pub(crate) fn params(values: &[u32]) -> [u8; 64] {
@@ -103,7 +109,8 @@ impl WgpuBackend {
             pipelines,
             matvec,
             int8_activations,
-            last_int8_x: Mutex::new(None),
+            kept_int8_x: Default::default(),
+            int8_order: crate::ops::NO_ORDER.into(),
         })
     }
 
@@ -392,6 +399,51 @@ impl Backend for WgpuBackend {
         self.op_rms_norm(x, w, eps, weight_offset)
     }
 
+    fn add_rms_norm(
+        &self,
+        x: &WgpuTensor,
+        delta: &WgpuTensor,
+        w: &WgpuWeight,
+        eps: f32,
+        weight_offset: f32,
+    ) -> Result<(WgpuTensor, WgpuTensor), ComputeError> {
+        check::add_rms_norm(
+            x.shape(),
+            delta.shape(),
+            [w.rows, w.cols],
+            eps,
+            weight_offset,
+        )?;
+        self.op_add_rms_norm(x, delta, w, eps, weight_offset)
+    }
+
+    fn head_norm_rope(
+        &self,
+        x: WgpuTensor,
+        w: &WgpuWeight,
+        eps: f32,
+        weight_offset: f32,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<WgpuTensor, ComputeError> {
+        check::head_norm_rope(
+            x.shape(),
+            [w.rows, w.cols],
+            eps,
+            weight_offset,
+            positions.len(),
+            spec,
+        )?;
+        if spec.head_dim > MAX_FUSED_HEAD_DIM {
+            // The head does not fit the kernel's workgroup memory: the two operations.
+            let [t, cols] = x.shape();
+            let per_head = self.reshape(x, t * cols / spec.head_dim, spec.head_dim)?;
+            let normed = self.op_rms_norm(&per_head, w, eps, weight_offset)?;
+            return self.op_rope(&self.reshape(normed, t, cols)?, positions, spec);
+        }
+        self.op_head_norm_rope(&x, w, eps, weight_offset, positions, spec)
+    }
+
     fn rope(
         &self,
         x: &WgpuTensor,
@@ -409,14 +461,7 @@ impl Backend for WgpuBackend {
         src: &WgpuTensor,
     ) -> Result<(), ComputeError> {
         check::write_rows(dst.shape(), at_row, src.shape())?;
-        let row_bytes = (dst.cols * 4) as u64;
-        self.recorder.copy(
-            src.buf(),
-            0,
-            dst.buf_mut(),
-            at_row as u64 * row_bytes,
-            src.bytes(),
-        )
+        self.op_write_rows(dst, at_row, src)
     }
 
     fn attention(
@@ -432,7 +477,16 @@ impl Backend for WgpuBackend {
 
     fn swiglu(&self, gate: &WgpuTensor, up: &WgpuTensor) -> Result<WgpuTensor, ComputeError> {
         check::same_shape("swiglu", gate.shape(), up.shape())?;
-        self.op_elementwise("swiglu", 3, gate, up)
+        self.op_swiglu(gate, up)
+    }
+
+    fn prefers_stacked_projections(&self) -> bool {
+        true
+    }
+
+    fn swiglu_packed(&self, x: &WgpuTensor) -> Result<WgpuTensor, ComputeError> {
+        check::swiglu_packed(x.shape())?;
+        self.op_swiglu_packed(x)
     }
 
     fn activation(&self, x: &WgpuTensor, f: Activation) -> Result<WgpuTensor, ComputeError> {

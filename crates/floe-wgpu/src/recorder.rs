@@ -223,22 +223,6 @@ impl Recorder {
         self.gpu.check()
     }
 
-    /// Records a copy of `size` bytes between two buffers.
-    pub(crate) fn copy(
-        &self,
-        src: &wgpu::Buffer,
-        src_offset: u64,
-        dst: &wgpu::Buffer,
-        dst_offset: u64,
-        size: u64,
-    ) -> Result<(), ComputeError> {
-        let mut p = self.lock();
-        p.encoder(&self.gpu.device)
-            .copy_buffer_to_buffer(src, src_offset, dst, dst_offset, size);
-        drop(p);
-        self.gpu.check()
-    }
-
     /// Records zeroing the first `size` bytes of `buffer`.
     pub(crate) fn clear(&self, buffer: &wgpu::Buffer, size: u64) -> Result<(), ComputeError> {
         let mut p = self.lock();

@@ -5,6 +5,8 @@ const REDUCE_SG: &str = include_str!("shaders/reduce_sg.wgsl");
 const REDUCE_WG: &str = include_str!("shaders/reduce_wg.wgsl");
 const DEQUANT: &str = include_str!("shaders/dequant.wgsl");
 const AFFINE_SCALE: &str = include_str!("shaders/affine_scale.wgsl");
+const QUANTIZE_BLOCK: &str = include_str!("shaders/quantize_block.wgsl");
+const ROPE_PAIR: &str = include_str!("shaders/rope_pair.wgsl");
 
 /// Entry-point parameters and their copies into globals, for kernels that reduce with subgroups.
 const SG_ARGS: &str = ", @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) sg_num: u32";
@@ -43,17 +45,19 @@ fn lookup(name: &str) -> Option<Template> {
         "rows" => t(include_str!("shaders/rows.wgsl"), false, false),
         "scatter_add" => t(include_str!("shaders/scatter_add.wgsl"), false, false),
         "rope" => t(include_str!("shaders/rope.wgsl"), false, false),
+        "head_norm_rope" => t(include_str!("shaders/head_norm_rope.wgsl"), true, true),
         "embed" => t(include_str!("shaders/embed.wgsl"), false, true),
-        "rms_norm" => t(include_str!("shaders/rms_norm.wgsl"), true, true),
+        "rms_norm" | "rms_norm_q" | "add_rms_norm" | "add_rms_norm_q" => {
+            t(include_str!("shaders/rms_norm.wgsl"), true, true)
+        }
+        "swiglu_q" => t(include_str!("shaders/swiglu_q.wgsl"), false, false),
         "matvec_generic" => t(include_str!("shaders/matvec_generic.wgsl"), true, true),
         "matmul_tiled" => t(include_str!("shaders/matmul_tiled.wgsl"), false, true),
         "matvec_selected_generic" => sel(include_str!("shaders/matvec_selected_generic.wgsl")),
         "combine_selected" => t(include_str!("shaders/combine_selected.wgsl"), false, false),
-        "softmax_topk" => t(include_str!("shaders/softmax_topk.wgsl"), false, false),
+        "softmax_topk" => t(include_str!("shaders/softmax_topk.wgsl"), true, false),
         "quantize_x" => t(include_str!("shaders/quantize_x.wgsl"), false, false),
-        "attn_scores" => t(include_str!("shaders/attn_scores.wgsl"), false, false),
-        "attn_softmax" => t(include_str!("shaders/attn_softmax.wgsl"), true, false),
-        "attn_out" => t(include_str!("shaders/attn_out.wgsl"), false, false),
+        "attention" | "attention_q" => t(include_str!("shaders/attention.wgsl"), true, false),
         "conv1d" => t(include_str!("shaders/conv1d.wgsl"), false, true),
         "delta_rule" => t(include_str!("shaders/delta_rule.wgsl"), false, false),
         _ => None,
@@ -107,6 +111,59 @@ fn matvec1(name: &str) -> Option<String> {
     Some(format!("{COMMON}{body}"))
 }
 
+/// The declarations of a producer kernel's int8 output (binding `binding`, the blocks of its
+/// f32 output `O`; see `quantize_block.wgsl`).
+fn int8_output(binding: u32) -> String {
+    format!(
+        "@group(0) @binding({binding}) var<storage, read_write> XQ: array<u32>;\n\
+         fn qx_value(i: u32) -> f32 {{ return O[i]; }}\n{QUANTIZE_BLOCK}"
+    )
+}
+
+/// The attention variant `name` (see `attention.wgsl`): whether it writes int8 blocks of its
+/// output, each workgroup those of its head.
+fn attention_variant(name: &str, body: &str) -> String {
+    let (decl, quantize) = if name.ends_with("_q") {
+        (
+            int8_output(6),
+            "storageBarrier();\n    \
+             quantize_blocks(qb, hd / 32u, qb / 32u);",
+        )
+    } else {
+        (String::new(), "")
+    };
+    body.replace("/*Q_DECL*/", &decl)
+        .replace("/*ATTN_QUANTIZE*/", quantize)
+}
+
+/// The rms_norm variant `name` (see `rms_norm.wgsl`): where its row comes from (X, or X + D
+/// also written to S) and whether it writes int8 blocks of its output.
+fn rms_norm_variant(name: &str, body: &str) -> String {
+    let add = name.starts_with("add_");
+    let input = if add {
+        "@group(0) @binding(4) var<storage, read> D: array<f32>;\n\
+         @group(0) @binding(5) var<storage, read_write> S: array<f32>;\n\
+         fn first_value(i: u32) -> f32 { let v = X[i] + D[i]; S[i] = v; return v; }\n\
+         fn row_value(i: u32) -> f32 { return X[i] + D[i]; }\n"
+    } else {
+        "fn first_value(i: u32) -> f32 { return X[i]; }\n\
+         fn row_value(i: u32) -> f32 { return X[i]; }\n"
+    };
+    let (decl, quantize) = if name.ends_with("_q") {
+        (
+            int8_output(if add { 6 } else { 4 }),
+            // Every invocation's O values, then the row's blocks.
+            "storageBarrier();\n    \
+             quantize_blocks(base, g_cols / 32u, row * (g_cols / 32u));",
+        )
+    } else {
+        (String::new(), "")
+    };
+    body.replace("/*NORM_INPUT*/", input)
+        .replace("/*NORM_QUANT_DECL*/", &decl)
+        .replace("/*NORM_QUANTIZE*/", quantize)
+}
+
 /// The source of kernel `name` (without its constants), with subgroup or workgroup-memory
 /// reductions.
 pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
@@ -130,10 +187,18 @@ pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
                 .replace("/*WB_BYTE*/", byte),
         );
     }
-    let body = t
-        .body
+    let body = if name.contains("rms_norm") {
+        rms_norm_variant(name, t.body)
+    } else if name.starts_with("attention") {
+        attention_variant(name, t.body)
+    } else {
+        t.body.to_string()
+    };
+    let body = body
         .replace("/*SG_ARGS*/", if subgroups { SG_ARGS } else { "" })
-        .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" });
+        .replace("/*SG_INIT*/", if subgroups { SG_INIT } else { "" })
+        .replace("/*QUANTIZE_BLOCK*/", QUANTIZE_BLOCK)
+        .replace("/*ROPE_PAIR*/", ROPE_PAIR);
     src.push_str(&body);
     Some(src)
 }

@@ -88,6 +88,11 @@ macro_rules! backend_conformance_tests {
                 q8_0_t2_c64: ("q8_0", 2, 64, 0.0), q4_t2_c128_zero_centred: ("q4", 2, 128, 1.0),
                 bf16_t32_c2048: ("bf16", 32, 2048, 0.0),
             });
+            $crate::__conformance_group!(add_rms_norm, add_rms_norm {
+                f32_t1_c64: ("f32", 1, 64, 0.0), bf16_t7_c2048_zero_centred: ("bf16", 7, 2048, 1.0),
+                f16_t3_c37: ("f16", 3, 37, 0.0), f32_t32_c512: ("f32", 32, 512, 0.0),
+                f32_t1_c2048: ("f32", 1, 2048, 0.0),
+            });
             $crate::__conformance_group!(rope, rope {
                 neox_t1_pos0: (1, 4, 64, 64, false, 10000.0, 0),
                 neox_t7: (7, 2, 64, 64, false, 10000.0, 200),
@@ -98,6 +103,14 @@ macro_rules! backend_conformance_tests {
                 interleaved_partial_16_of_64: (4, 3, 64, 16, true, 10000.0, 1000),
                 many_rows: (32, 8, 128, 128, false, 1e6, 5000),
                 no_rotation: (2, 2, 32, 0, false, 10000.0, 9),
+            });
+            $crate::__conformance_group!(head_norm_rope, head_norm_rope {
+                f32_t1_h4_d128: ("f32", 1, 4, 128, 128, false, 0),
+                bf16_t7_h8_d128: ("bf16", 7, 8, 128, 128, false, 3000),
+                f32_t3_h2_d64_interleaved: ("f32", 3, 2, 64, 64, true, 500),
+                f32_t5_h3_d256_partial: ("f32", 5, 3, 256, 64, false, 9000),
+                f16_t2_h16_d32: ("f16", 2, 16, 32, 32, false, 40),
+                f32_t1_h2_d48_no_rotation: ("f32", 1, 2, 48, 0, false, 7),
             });
             $crate::__conformance_group!(attention, attention {
                 gqa1_t1_past0: (1, 4, 4, 64, 0, 8, 1.0),
@@ -111,6 +124,9 @@ macro_rules! backend_conformance_tests {
                 large_scores_t5_past6: (5, 4, 2, 64, 6, 16, 12.0),
             });
             $crate::__conformance_group!(swiglu, swiglu { t1_c64: (1, 64), t7_c1000: (7, 1000), large: (16, 8192) });
+            $crate::__conformance_group!(swiglu_packed, swiglu_packed {
+                t1_c64: (1, 64), t7_c1000: (7, 1000), t8_c768: (8, 768), large: (16, 8192), odd_width: (3, 37),
+            });
             $crate::__conformance_group!(activation, activation {
                 silu_t7_c333: ("silu", 7, 333), sigmoid_t7_c333: ("sigmoid", 7, 333),
                 silu_large: ("silu", 16, 8192), sigmoid_t1_c1: ("sigmoid", 1, 1),

@@ -72,9 +72,7 @@ pub struct AttentionOptions {
 pub struct Attention<B: Backend> {
     shape: AttentionShape,
     options: AttentionOptions,
-    q_proj: B::Weight,
-    k_proj: B::Weight,
-    v_proj: B::Weight,
+    qkv: QkvProjections<B>,
     o_proj: B::Weight,
     q_norm: Option<B::Weight>,
     k_norm: Option<B::Weight>,
@@ -128,12 +126,23 @@ impl<B: Backend> Attention<B> {
         } else {
             (None, None)
         };
+        let (q, k, v) = (name("q_proj"), name("k_proj"), name("v_proj"));
+        let stacked = loader.stacked_matrices(
+            &[(&q, q_width), (&k, kv_width), (&v, kv_width)],
+            shape.hidden,
+        )?;
+        let qkv = match stacked {
+            Some(w) => QkvProjections::Stacked(w),
+            None => QkvProjections::Separate {
+                q: loader.matrix(&q, q_width, shape.hidden)?,
+                k: loader.matrix(&k, kv_width, shape.hidden)?,
+                v: loader.matrix(&v, kv_width, shape.hidden)?,
+            },
+        };
         Ok(Self {
             shape,
             options,
-            q_proj: loader.matrix(&name("q_proj"), q_width, shape.hidden)?,
-            k_proj: loader.matrix(&name("k_proj"), kv_width, shape.hidden)?,
-            v_proj: loader.matrix(&name("v_proj"), kv_width, shape.hidden)?,
+            qkv,
             o_proj: loader.matrix(&name("o_proj"), shape.hidden, q_width)?,
             q_norm,
             k_norm,
@@ -168,21 +177,43 @@ impl<B: Backend> Attention<B> {
                     .map_err(|_| ModelError::argument("position", format!("{p} exceeds u32")))
             })
             .collect::<Result<_, _>>()?;
-        let q = backend.matmul(x, &self.q_proj)?;
-        let k = backend.matmul(x, &self.k_proj)?;
-        let v = backend.matmul(x, &self.v_proj)?;
-        let q = self.qk_norm(backend, q, self.q_norm.as_ref(), t, s.n_heads)?;
-        let k = self.qk_norm(backend, k, self.k_norm.as_ref(), t, s.n_kv_heads)?;
-        let (q, k, v) = match self.options.clip_qkv {
-            Some(clip) => (
-                clamp(backend, &q, clip)?,
-                clamp(backend, &k, clip)?,
-                clamp(backend, &v, clip)?,
-            ),
-            None => (q, k, v),
+        let [q, k, v] = self.project(backend, x)?;
+        let (q, k, v) = match (&self.q_norm, &self.k_norm, self.options) {
+            // Per-head norms right before RoPE: one operation each.
+            (
+                Some(q_norm),
+                Some(k_norm),
+                AttentionOptions {
+                    qk_norm_scope: QkNormScope::PerHead,
+                    clip_qkv: None,
+                    ..
+                },
+            ) => {
+                let eps = s.norm_eps;
+                (
+                    backend.head_norm_rope(q, q_norm, eps, 0.0, &positions, &s.rope)?,
+                    backend.head_norm_rope(k, k_norm, eps, 0.0, &positions, &s.rope)?,
+                    v,
+                )
+            }
+            _ => {
+                let q = self.qk_norm(backend, q, self.q_norm.as_ref(), t, s.n_heads)?;
+                let k = self.qk_norm(backend, k, self.k_norm.as_ref(), t, s.n_kv_heads)?;
+                let (q, k, v) = match self.options.clip_qkv {
+                    Some(clip) => (
+                        clamp(backend, &q, clip)?,
+                        clamp(backend, &k, clip)?,
+                        clamp(backend, &v, clip)?,
+                    ),
+                    None => (q, k, v),
+                };
+                (
+                    backend.rope(&q, &positions, &s.rope)?,
+                    backend.rope(&k, &positions, &s.rope)?,
+                    v,
+                )
+            }
         };
-        let q = backend.rope(&q, &positions, &s.rope)?;
-        let k = backend.rope(&k, &positions, &s.rope)?;
         backend.write_rows(&mut cache.k, past, &k)?;
         backend.write_rows(&mut cache.v, past, &v)?;
         let spec = AttentionSpec {
@@ -199,6 +230,27 @@ impl<B: Backend> Attention<B> {
             _ => backend.attention(&q, &cache.k, &cache.v, &spec)?,
         };
         Ok(backend.matmul(&attended, &self.o_proj)?)
+    }
+
+    /// The q, k and v projections of `x`: three products, or one over the stacked weight and
+    /// its three column ranges.
+    fn project(&self, backend: &B, x: &B::Tensor) -> Result<[B::Tensor; 3], ModelError> {
+        match &self.qkv {
+            QkvProjections::Separate { q, k, v } => Ok([
+                backend.matmul(x, q)?,
+                backend.matmul(x, k)?,
+                backend.matmul(x, v)?,
+            ]),
+            QkvProjections::Stacked(w) => {
+                let qkv = backend.matmul(x, w)?;
+                let (qw, kvw) = (self.shape.q_width(), self.shape.kv_width());
+                Ok([
+                    backend.slice_cols(&qkv, 0, qw)?,
+                    backend.slice_cols(&qkv, qw, kvw)?,
+                    backend.slice_cols(&qkv, qw + kvw, kvw)?,
+                ])
+            }
+        }
     }
 
     /// The q or k RMSNorm of `x` (`[t, heads · head_dim]`), when the block has that norm.
@@ -224,6 +276,20 @@ impl<B: Backend> Attention<B> {
             }
         }
     }
+}
+
+/// The q, k and v projection weights.
+enum QkvProjections<B: Backend> {
+    /// Each its own weight.
+    Separate {
+        q: B::Weight,
+        k: B::Weight,
+        v: B::Weight,
+    },
+    /// One `[q_width + 2 · kv_width, hidden]` weight, q's rows then k's then v's, on backends
+    /// that prefer stacked projections (one product instead of three, then three column
+    /// copies that do not wait for each other).
+    Stacked(B::Weight),
 }
 
 /// `x` with every value clamped to `[-clip, clip]` (NaN stays NaN, as in torch's `clamp`).

@@ -11,6 +11,7 @@ use floe_compute::Backend;
 use crate::layers::attention::{Attention, AttentionOptions, AttentionShape};
 use crate::layers::mlp::DenseMlp;
 use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig, SparseMoe};
+use crate::layers::residual::add_then_norm;
 use crate::model::check_input;
 use crate::weights::WeightLoader;
 use crate::{Logits, LogitsWanted, Model, ModelError, ModelInfo, ModelState, Timings};
@@ -197,18 +198,20 @@ impl<B: Backend> Model<B> for DecoderModel<B> {
         let mut x = b.embed(&self.embed_tokens, tokens)?;
         state.timings.embed += started.elapsed();
 
+        // Each block's output is added to the residual stream by the norm after it
+        // (`add_rms_norm`, one kernel on a GPU); the last one after the loop.
+        let mut pending: Option<B::Tensor> = None;
         for (l, layer) in self.layers.iter().enumerate() {
             let started = Instant::now();
-            let h = b.rms_norm(&x, &layer.input_norm, eps, 0.0)?;
+            let h = add_then_norm(b, &mut x, pending.take(), &layer.input_norm, eps, 0.0)?;
             let a = layer
                 .attention
                 .forward(b, &h, past, state.kv_cache_mut(l)?)?;
-            x = b.add(&x, &a)?;
             state.timings.attention += started.elapsed();
 
             let started = Instant::now();
             let moe_before = moe_time(&state.timings);
-            let h = b.rms_norm(&x, &layer.post_attention_norm, eps, 0.0)?;
+            let h = add_then_norm(b, &mut x, Some(a), &layer.post_attention_norm, eps, 0.0)?;
             if let Some(FeedForward::Sparse(next)) = self.layers.get(l + 1).map(|n| &n.feed_forward)
             {
                 next.hint(b, &h, &self.experts, &mut state.timings)?;
@@ -216,9 +219,12 @@ impl<B: Backend> Model<B> for DecoderModel<B> {
             let m = layer
                 .feed_forward
                 .forward(b, &h, &self.experts, &mut state.timings)?;
-            x = b.add(&x, &m)?;
+            pending = Some(m);
             let moe = moe_time(&state.timings).saturating_sub(moe_before);
             state.timings.dense_mlp += started.elapsed().saturating_sub(moe);
+        }
+        if let Some(m) = pending {
+            x = b.add(&x, &m)?;
         }
 
         let started = Instant::now();

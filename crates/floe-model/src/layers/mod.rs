@@ -8,3 +8,4 @@ pub mod gated_delta_net;
 pub mod mlp;
 pub mod moe;
 pub(crate) mod moe_resident;
+pub(crate) mod residual;

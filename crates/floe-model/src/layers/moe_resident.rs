@@ -1,7 +1,10 @@
 //! Resident routed experts: every expert of a sparse layer loaded into backend memory at load
 //! time, as three [`Backend::WeightStack`]s (gate, up, down), and selected on the device per
 //! token (`route_topk` → `matmul_selected` → `combine_selected`, llama.cpp's `MUL_MAT_ID`), so a
-//! forward pass neither reads expert bytes nor reads routing back to the CPU.
+//! forward pass neither reads expert bytes nor reads routing back to the CPU. On backends that
+//! prefer it (`Backend::prefers_stacked_projections`), gate and up are stacked as one
+//! `[2 · intermediate, hidden]` projection per expert where their formats match (one product
+//! and `swiglu_packed` instead of two products and `swiglu`).
 
 use std::time::Instant;
 
@@ -64,9 +67,20 @@ fn find_part<'a>(
 /// A sparse layer's routed experts resident in backend memory: entry `e` of each stack is
 /// expert `e`'s projection.
 pub(crate) struct ResidentExperts<B: Backend> {
-    gate: B::WeightStack,
-    up: B::WeightStack,
+    gate_up: GateUp<B>,
     down: B::WeightStack,
+}
+
+/// The gate and up projections of the experts.
+enum GateUp<B: Backend> {
+    /// Each entry is `[gate; up]` (`[2 · intermediate, hidden]`).
+    Fused(B::WeightStack),
+    /// Gate and up in stacks of their own (the backend reads weights in place, or their
+    /// formats differ).
+    Separate {
+        gate: B::WeightStack,
+        up: B::WeightStack,
+    },
 }
 
 impl<B: Backend> ResidentExperts<B> {
@@ -133,9 +147,20 @@ impl<B: Backend> ResidentExperts<B> {
                 )
             })
         };
+        let fused = if backend.prefers_stacked_projections() {
+            fused_gate_up(&gate, &up, layer)?
+        } else {
+            None
+        };
+        let gate_up = match fused {
+            Some(parts) => GateUp::Fused(stack("gate_up", parts)?),
+            None => GateUp::Separate {
+                gate: stack("gate", gate)?,
+                up: stack("up", up)?,
+            },
+        };
         Ok(Self {
-            gate: stack("gate", gate)?,
-            up: stack("up", up)?,
+            gate_up,
             down: stack("down", down)?,
         })
     }
@@ -152,12 +177,55 @@ impl<B: Backend> ResidentExperts<B> {
         timings: &mut Timings,
     ) -> Result<B::Tensor, ModelError> {
         let started = Instant::now();
-        let g = backend.matmul_selected(x, &self.gate, routes)?;
-        let u = backend.matmul_selected(x, &self.up, routes)?;
-        let h = backend.swiglu(&g, &u)?;
+        let h = match &self.gate_up {
+            GateUp::Fused(gate_up) => {
+                backend.swiglu_packed(&backend.matmul_selected(x, gate_up, routes)?)?
+            }
+            GateUp::Separate { gate, up } => {
+                let g = backend.matmul_selected(x, gate, routes)?;
+                let u = backend.matmul_selected(x, up, routes)?;
+                backend.swiglu(&g, &u)?
+            }
+        };
         let d = backend.matmul_selected(&h, &self.down, routes)?;
         let out = backend.combine_selected(&d, routes)?;
         timings.expert_compute += started.elapsed();
         Ok(out)
     }
+}
+
+/// Each expert's gate and up stacked into one `[2 · intermediate, hidden]` weight, or `None`
+/// when some expert's gate and up differ in format (each is then kept on its own).
+fn fused_gate_up(
+    gate: &[WeightData],
+    up: &[WeightData],
+    layer: u32,
+) -> Result<Option<Vec<WeightData>>, ModelError> {
+    if gate.iter().zip(up).any(|(g, u)| g.format != u.format) {
+        return Ok(None);
+    }
+    gate.iter()
+        .zip(up)
+        .enumerate()
+        .map(|(id, (g, u))| {
+            let bytes = floe_quant::concat_rows(
+                g.format,
+                g.cols,
+                &[(g.rows, &g.bytes[..]), (u.rows, &u.bytes[..])],
+            )
+            .map_err(|e| {
+                ModelError::tensor(
+                    format!("layer {layer} expert {id} gate and up"),
+                    e.to_string(),
+                )
+            })?;
+            Ok(WeightData {
+                format: g.format,
+                rows: g.rows + u.rows,
+                cols: g.cols,
+                bytes: Bytes::from(bytes),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }

@@ -393,6 +393,24 @@ fn main() -> Result<()> {
             }
             table.push(line);
         }
+        if int8 {
+            // int8 x as a decode step gets it: written by the rms_norm before the product
+            // (no quantizing dispatch), timed together with that norm.
+            b.set_int8_activations(true);
+            let x = b.upload(&(0..cols).map(|_| rng.unit()).collect::<Vec<_>>(), 1, cols)?;
+            let norm = b.weight(random_weight(QuantFormat::F32, 1, cols, &mut rng)?)?;
+            let moved = data.bytes.len() + 4 * (cols + rows);
+            let secs = time_op(&b, reps, || {
+                b.matmul(&b.rms_norm(&x, &norm, 1e-6, 0.0)?, &w)
+            })?;
+            let line = format!(
+                "{:>16} T=1 [{rows}x{cols}] {}  (rms_norm + product)",
+                format!("{name} int8 normed"),
+                rate(moved, secs, ceiling)
+            );
+            println!("{line}");
+            table.push(line);
+        }
         b.set_int8_activations(false);
         if args.tune
             && name != "f32"

@@ -1,6 +1,8 @@
-//! Causal grouped-query attention in three kernels: scores, a numerically stable softmax
-//! (maximum subtracted), and the probability-weighted sum of values. Query rows are processed in
-//! chunks whose score matrix fits a bounded scratch buffer.
+//! Causal grouped-query attention in one kernel (`attention.wgsl`), one workgroup per (query
+//! row, head): scores, a numerically stable softmax (maximum subtracted), and the
+//! probability-weighted sum of values. Query rows are processed in chunks whose score matrix
+//! fits a bounded scratch buffer. With int8 activations the kernel also writes the int8 blocks
+//! of its output, for the output projection.
 
 use floe_compute::{AttentionSpec, ComputeError};
 
@@ -11,6 +13,9 @@ use crate::tensor::WgpuTensor;
 
 /// The most scratch bytes one chunk of query rows may use for its scores.
 const SCRATCH_BYTES: u64 = 64 << 20;
+
+/// Invocations per (query row, head): one per output dimension of a 128-wide head.
+const ATTENTION_THREADS: u32 = 128;
 
 impl WgpuBackend {
     pub(crate) fn op_attention(
@@ -33,7 +38,9 @@ impl WgpuBackend {
         let chunk_rows = ((limit / row_bytes) as usize).min(tokens);
         let out = self.alloc("attention", tokens, q.cols)?;
         let scratch = self.pool.take(chunk_rows as u64 * row_bytes);
-        let reduce = Self::reduce_threads(len);
+        let produced = self
+            .int8_producer(tokens, q.cols)
+            .filter(|_| spec.head_dim.is_multiple_of(32));
         let mut q0 = 0;
         while q0 < tokens {
             let n = chunk_rows.min(tokens - q0);
@@ -47,39 +54,27 @@ impl WgpuBackend {
                 spec.scale.to_bits(),
                 q0 as u32,
             ]);
-            let s = scratch.buffer();
-            let scores = [
+            let mut binds = vec![
                 Bind::Data(&prm),
                 Bind::Buffer(q.buf()),
                 Bind::Buffer(k.buf()),
-                Bind::Buffer(s),
-            ];
-            self.run(
-                "attention",
-                KernelKey::new("attn_scores"),
-                &scores,
-                (n * spec.n_heads * len).div_ceil(256),
-            )?;
-            let softmax = [Bind::Data(&prm), Bind::Buffer(s)];
-            self.run(
-                "attention",
-                KernelKey::new("attn_softmax").with("WG", reduce),
-                &softmax,
-                n * spec.n_heads,
-            )?;
-            let weighted = [
-                Bind::Data(&prm),
-                Bind::Buffer(s),
                 Bind::Buffer(v.buf()),
+                Bind::Buffer(scratch.buffer()),
                 Bind::Buffer(out.buf()),
             ];
-            self.run(
-                "attention",
-                KernelKey::new("attn_out"),
-                &weighted,
-                (n * spec.n_heads * spec.head_dim).div_ceil(256),
-            )?;
+            let key = match &produced {
+                Some(p) => {
+                    binds.push(Bind::Buffer(p.buffer()));
+                    KernelKey::new("attention_q").with("ORDER", p.order())
+                }
+                None => KernelKey::new("attention"),
+            };
+            let key = key.with("WG", ATTENTION_THREADS);
+            self.run("attention", key, &binds, n * spec.n_heads)?;
             q0 += n;
+        }
+        if let Some(p) = produced {
+            self.keep_produced(&out, p);
         }
         Ok(out)
     }

@@ -3,9 +3,13 @@
 //! weights' codes by packed integer dot products (`dot4I8Packed`), for 4-bit affine and Q8_0
 //! weights. Each x value is off by at most max |x| / 254 of its block of 32.
 //!
-//! The last quantization is kept with the version of the tensor it came from, so consecutive
-//! products of one x (a layer's q/k/v projections, the experts' gate and up) quantize it once.
+//! The last few quantizations are kept with the version of the tensor they came from, so
+//! consecutive products of one x (a layer's q/k/v projections, the experts' gate and up)
+//! quantize it once. The kernels that make most product inputs (rms_norm, its fused residual
+//! add, SwiGLU) write their output's blocks as they go (`int8_producer`), in the code order the
+//! last int8 product read, so those products need no quantizing dispatch at all.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -29,6 +33,43 @@ pub(crate) struct QuantizedX {
 /// Bytes of one quantized block of 32 x values: 8 code words, d, Σ x and two pad words.
 const BLOCK_BYTES: u64 = 48;
 
+/// Invocations of a workgroup that quantizes 8 blocks, one code word each.
+pub(crate) const QUANTIZE_THREADS: u32 = 64;
+
+/// How many quantizations are kept: a layer's normed x, attention's q/k norms and the
+/// attention output may all be quantized before the next product of the normed x.
+const KEPT: usize = 4;
+
+/// No int8 product has run yet, so producers do not know which code order to write.
+pub(crate) const NO_ORDER: u32 = u32::MAX;
+
+/// The narrowest rows a producer writes int8 blocks for: product inputs are wider, while narrow
+/// rows (per-head q/k norms) would only push kept blocks out.
+const PRODUCER_MIN_COLUMNS: usize = 512;
+
+/// Int8 blocks a producer kernel writes for its output tensor (see `int8_producer`).
+pub(crate) struct ProducedInt8 {
+    order: u32,
+    blocks: PooledBuffer,
+}
+
+impl ProducedInt8 {
+    /// The code order (`ORDER` of `quantize_block.wgsl`) the kernel must write.
+    pub(crate) fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// The buffer the kernel writes the blocks to.
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        self.blocks.buffer()
+    }
+}
+
+/// The number of int8 blocks of a `[rows, cols]` x (cols a multiple of 32), in bytes.
+fn blocks_bytes(rows: usize, cols: usize) -> u64 {
+    ((rows * (cols / 32)) as u64 * BLOCK_BYTES).max(BLOCK_BYTES)
+}
+
 impl WgpuBackend {
     /// `x`'s int8 blocks for an integer-dot product over `format` weights (x's columns a
     /// multiple of 32), or `None` when int8 activations are off or `format` has no such kernel.
@@ -47,7 +88,41 @@ impl WgpuBackend {
             QuantFormat::Q8_0 => 0,
             _ => return Ok(None),
         };
+        self.int8_order.store(order, Ordering::Relaxed);
         self.quantize_x(op, x, order).map(Some)
+    }
+
+    /// Blocks for a producer kernel to write the int8 quantization of its `[rows, cols]` output
+    /// into, alongside the f32 values: `None` when int8 activations are off, no int8 product has
+    /// run yet (so the code order is unknown), or the rows are narrow or not whole blocks.
+    /// After recording the kernel, hand them to `keep_produced` with the output tensor.
+    pub(crate) fn int8_producer(&self, rows: usize, cols: usize) -> Option<ProducedInt8> {
+        let order = self.int8_order.load(Ordering::Relaxed);
+        let wanted = self.int8_activations.load(Ordering::Relaxed)
+            && order != NO_ORDER
+            && cols >= PRODUCER_MIN_COLUMNS
+            && cols.is_multiple_of(32);
+        wanted.then(|| ProducedInt8 {
+            order,
+            blocks: self.pool.take(blocks_bytes(rows, cols)),
+        })
+    }
+
+    /// Keeps `produced` as the int8 quantization of `x`'s current contents.
+    pub(crate) fn keep_produced(&self, x: &WgpuTensor, produced: ProducedInt8) {
+        self.keep(QuantizedX {
+            version: x.version,
+            shape: x.shape(),
+            order: produced.order,
+            blocks: Arc::new(produced.blocks),
+        });
+    }
+
+    /// Keeps `q`, forgetting the oldest kept quantization beyond `KEPT`.
+    fn keep(&self, q: QuantizedX) {
+        let mut kept = self.kept_int8_x.lock().unwrap_or_else(|e| e.into_inner());
+        kept.push_front(q);
+        kept.truncate(KEPT);
     }
 
     /// `x` quantized to int8 blocks in code order `order`: the kept blocks when they came from
@@ -58,26 +133,30 @@ impl WgpuBackend {
         x: &WgpuTensor,
         order: u32,
     ) -> Result<Arc<PooledBuffer>, ComputeError> {
-        let mut last = self.last_int8_x.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(q) = last.as_ref() {
-            if q.version == x.version && q.shape == x.shape() && q.order == order {
-                return Ok(q.blocks.clone());
-            }
+        let found = self
+            .kept_int8_x
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|q| q.version == x.version && q.shape == x.shape() && q.order == order)
+            .map(|q| q.blocks.clone());
+        if let Some(blocks) = found {
+            return Ok(blocks);
         }
         let blocks = x.rows * (x.cols / 32);
-        let out = self
-            .pool
-            .take((blocks as u64 * BLOCK_BYTES).max(BLOCK_BYTES));
+        let out = self.pool.take(blocks_bytes(x.rows, x.cols));
         let prm = params(&[u32_of(op, "rows", x.rows)?, u32_of(op, "columns", x.cols)?]);
         let binds = [
             Bind::Data(&prm),
             Bind::Buffer(x.buf()),
             Bind::Buffer(out.buffer()),
         ];
-        let key = KernelKey::new("quantize_x").with("ORDER", order);
-        self.run(op, key, &binds, blocks.div_ceil(64))?;
+        let key = KernelKey::new("quantize_x")
+            .with("ORDER", order)
+            .with("WG", QUANTIZE_THREADS);
+        self.run(op, key, &binds, blocks.div_ceil(8))?;
         let blocks = Arc::new(out);
-        *last = Some(QuantizedX {
+        self.keep(QuantizedX {
             version: x.version,
             shape: x.shape(),
             order,
@@ -86,3 +165,6 @@ impl WgpuBackend {
         Ok(blocks)
     }
 }
+
+/// The kept quantizations, most recent first.
+pub(crate) type KeptInt8 = std::sync::Mutex<VecDeque<QuantizedX>>;

@@ -11,5 +11,5 @@ mod router;
 mod rows;
 mod selected;
 
-pub(crate) use int8::QuantizedX;
+pub(crate) use int8::{KeptInt8, NO_ORDER, QUANTIZE_THREADS};
 pub(crate) use matmul::format_constants;

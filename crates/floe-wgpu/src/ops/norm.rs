@@ -1,4 +1,5 @@
-//! rms_norm and rope.
+//! rms_norm (alone or fused with the residual add before it), rope, and the per-head norm fused
+//! with the rope after it.
 
 use floe_compute::{ComputeError, RopeSpec};
 
@@ -16,28 +17,80 @@ impl WgpuBackend {
         eps: f32,
         offset: f32,
     ) -> Result<WgpuTensor, ComputeError> {
-        let out = self.alloc("rms_norm", x.rows, x.cols)?;
+        let (out, _) = self.record_rms_norm(x, None, w, eps, offset)?;
+        Ok(out)
+    }
+
+    /// `x + delta` and its RMSNorm from one kernel: `(sum, normed)`.
+    pub(crate) fn op_add_rms_norm(
+        &self,
+        x: &WgpuTensor,
+        delta: &WgpuTensor,
+        w: &WgpuWeight,
+        eps: f32,
+        offset: f32,
+    ) -> Result<(WgpuTensor, WgpuTensor), ComputeError> {
+        let (out, sum) = self.record_rms_norm(x, Some(delta), w, eps, offset)?;
+        let sum = sum.expect("the add_ kernel writes the sum");
+        Ok((sum, out))
+    }
+
+    /// Records the rms_norm kernel over `x` (or over `x + delta`, then also returning that sum),
+    /// writing the output's int8 blocks too where the products that read it want them.
+    fn record_rms_norm(
+        &self,
+        x: &WgpuTensor,
+        delta: Option<&WgpuTensor>,
+        w: &WgpuWeight,
+        eps: f32,
+        offset: f32,
+    ) -> Result<(WgpuTensor, Option<WgpuTensor>), ComputeError> {
+        let op = if delta.is_some() {
+            "add_rms_norm"
+        } else {
+            "rms_norm"
+        };
+        let out = self.alloc(op, x.rows, x.cols)?;
+        let sum = match delta {
+            Some(_) => Some(self.alloc(op, x.rows, x.cols)?),
+            None => None,
+        };
+        let produced = self.int8_producer(x.rows, x.cols);
         let chunk = &w.chunks[0];
         let prm = params(&[
-            u32_of("rms_norm", "rows", x.rows)?,
+            u32_of(op, "rows", x.rows)?,
             x.cols as u32,
             eps.to_bits(),
             offset.to_bits(),
             chunk.scale_offset,
             chunk.bias_offset,
         ]);
-        let binds = [
+        let mut binds = vec![
             Bind::Data(&prm),
             Bind::Buffer(&chunk.buffer),
             Bind::Buffer(x.buf()),
             Bind::Buffer(out.buf()),
         ];
-        let key = format_constants(
-            KernelKey::new("rms_norm").with("WG", Self::reduce_threads(x.cols)),
-            w.format,
-        );
-        self.run("rms_norm", key, &binds, x.rows)?;
-        Ok(out)
+        if let (Some(d), Some(s)) = (delta, &sum) {
+            binds.push(Bind::Buffer(d.buf()));
+            binds.push(Bind::Buffer(s.buf()));
+        }
+        let name = match (delta.is_some(), produced.is_some()) {
+            (false, false) => "rms_norm",
+            (false, true) => "rms_norm_q",
+            (true, false) => "add_rms_norm",
+            (true, true) => "add_rms_norm_q",
+        };
+        let mut key = KernelKey::new(name).with("WG", Self::reduce_threads(x.cols));
+        if let Some(p) = &produced {
+            binds.push(Bind::Buffer(p.buffer()));
+            key = key.with("ORDER", p.order());
+        }
+        self.run(op, format_constants(key, w.format), &binds, x.rows)?;
+        if let Some(p) = produced {
+            self.keep_produced(&out, p);
+        }
+        Ok((out, sum))
     }
 
     /// RoPE with the cos/sin table computed on the CPU in f64 (GPU `sin`/`cos` lose accuracy
@@ -49,19 +102,7 @@ impl WgpuBackend {
         spec: &RopeSpec,
     ) -> Result<WgpuTensor, ComputeError> {
         let out = self.alloc("rope", x.rows, x.cols)?;
-        let half = spec.rotary_dim / 2;
-        let mut table = Vec::with_capacity(positions.len() * half.max(1) * 2);
-        for &p in positions {
-            for i in 0..half {
-                let freq = (spec.theta as f64).powf(-2.0 * i as f64 / spec.rotary_dim as f64);
-                let angle = p as f64 * freq;
-                table.push(angle.cos() as f32);
-                table.push(angle.sin() as f32);
-            }
-        }
-        if table.is_empty() {
-            table.push(0.0);
-        }
+        let table = rope_table(positions, spec);
         let n = x.rows * x.cols;
         let prm = params(&[
             u32_of("rope", "elements", n)?,
@@ -79,4 +120,62 @@ impl WgpuBackend {
         self.run("rope", KernelKey::new("rope"), &binds, n.div_ceil(256))?;
         Ok(out)
     }
+
+    /// The RMSNorm of each head, then RoPE, in one kernel (`head_norm_rope.wgsl`).
+    pub(crate) fn op_head_norm_rope(
+        &self,
+        x: &WgpuTensor,
+        w: &WgpuWeight,
+        eps: f32,
+        offset: f32,
+        positions: &[u32],
+        spec: &RopeSpec,
+    ) -> Result<WgpuTensor, ComputeError> {
+        let op = "head_norm_rope";
+        let out = self.alloc(op, x.rows, x.cols)?;
+        let table = rope_table(positions, spec);
+        let chunk = &w.chunks[0];
+        let heads = x.cols / spec.head_dim;
+        let prm = params(&[
+            u32_of(op, "rows", x.rows)?,
+            x.cols as u32,
+            spec.rotary_dim as u32,
+            spec.interleaved as u32,
+            eps.to_bits(),
+            offset.to_bits(),
+            chunk.scale_offset,
+            chunk.bias_offset,
+        ]);
+        let binds = [
+            Bind::Data(&prm),
+            Bind::Buffer(&chunk.buffer),
+            Bind::Data(bytemuck::cast_slice(&table)),
+            Bind::Buffer(x.buf()),
+            Bind::Buffer(out.buf()),
+        ];
+        let key = KernelKey::new(op)
+            .with("WG", Self::reduce_threads(spec.head_dim))
+            .with("HD", spec.head_dim as u32);
+        self.run(op, format_constants(key, w.format), &binds, x.rows * heads)?;
+        Ok(out)
+    }
+}
+
+/// Per position, the `rotary_dim / 2` (cos, sin) pairs of RoPE, in f64 rounded to f32 (never
+/// empty: a binding needs a value).
+fn rope_table(positions: &[u32], spec: &RopeSpec) -> Vec<f32> {
+    let half = spec.rotary_dim / 2;
+    let mut table = Vec::with_capacity(positions.len() * half.max(1) * 2);
+    for &p in positions {
+        for i in 0..half {
+            let freq = (spec.theta as f64).powf(-2.0 * i as f64 / spec.rotary_dim as f64);
+            let angle = p as f64 * freq;
+            table.push(angle.cos() as f32);
+            table.push(angle.sin() as f32);
+        }
+    }
+    if table.is_empty() {
+        table.push(0.0);
+    }
+    table
 }

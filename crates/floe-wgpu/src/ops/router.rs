@@ -78,7 +78,9 @@ impl WgpuBackend {
             Bind::Buffer(logits.buf()),
             Bind::Buffer(out),
         ];
-        let key = KernelKey::new("softmax_topk").with("IDF", ids_as_f32 as u32);
+        let key = KernelKey::new("softmax_topk")
+            .with("IDF", ids_as_f32 as u32)
+            .with("WG", Self::reduce_threads(logits.cols.div_ceil(2)));
         self.run(op, key, &binds, rows)
     }
 }

@@ -41,6 +41,37 @@ impl WgpuBackend {
         Ok(out)
     }
 
+    /// Copies `src` over rows `at_row ..` of `dst` with the `rows` kernel, so the copy stays
+    /// in the open compute pass (a KV-cache append between two kernels of a layer).
+    pub(crate) fn op_write_rows(
+        &self,
+        dst: &mut WgpuTensor,
+        at_row: usize,
+        src: &WgpuTensor,
+    ) -> Result<(), ComputeError> {
+        let n = src.rows * src.cols;
+        let prm = params(&[
+            2,
+            u32_of("write_rows", "elements", n)?,
+            src.cols as u32,
+            src.cols as u32,
+            u32_of("write_rows", "offset", at_row * dst.cols)?,
+        ]);
+        let none = [0u32];
+        let binds = [
+            Bind::Data(&prm),
+            Bind::Data(bytemuck::cast_slice(&none)),
+            Bind::Buffer(src.buf()),
+            Bind::Buffer(dst.buf_mut()),
+        ];
+        self.run(
+            "write_rows",
+            KernelKey::new("rows"),
+            &binds,
+            n.div_ceil(256),
+        )
+    }
+
     pub(crate) fn op_gather_rows(
         &self,
         x: &WgpuTensor,

@@ -16,3 +16,7 @@ fn f16_bits_to_f32(bits: u32) -> f32 {
 fn bf16_bits_to_f32(bits: u32) -> f32 {
     return bitcast<f32>(bits << 16u);
 }
+
+fn silu(x: f32) -> f32 {
+    return x / (1.0 + exp(-x));
+}

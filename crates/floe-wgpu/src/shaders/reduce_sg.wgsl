@@ -28,3 +28,31 @@ fn wg_max(v: f32) -> f32 {
     workgroupBarrier();
     return t;
 }
+
+var<workgroup> red_i: array<u32, WG>;
+
+// Whether (v, i) comes before (w, j): the larger value, the lower index on ties.
+fn pair_better(v: f32, i: u32, w: f32, j: u32) -> bool {
+    return v > w || (v == w && i < j);
+}
+
+// The best (value, index) pair the workgroup proposes (values not NaN), as (value bits, index).
+fn wg_best(v: f32, i: u32) -> vec2<u32> {
+    let m = subgroupMax(v);
+    let id = subgroupMin(select(0xffffffffu, i, v == m));
+    if g_lane == 0u {
+        red1[g_sgid] = m;
+        red_i[g_sgid] = id;
+    }
+    workgroupBarrier();
+    var bv = red1[0];
+    var bi = red_i[0];
+    for (var s = 1u; s < g_nsg; s = s + 1u) {
+        if pair_better(red1[s], red_i[s], bv, bi) {
+            bv = red1[s];
+            bi = red_i[s];
+        }
+    }
+    workgroupBarrier();
+    return vec2<u32>(bitcast<u32>(bv), bi);
+}

@@ -1,9 +1,14 @@
 // RMSNorm, one workgroup per row. prm: [0] rows, [1] columns, [2] eps (f32 bits), [3] weight
 // offset (f32 bits), [4] scale plane, [5] bias plane.
+// Variants (shaders.rs): `add_` normalizes the row X + D and writes that sum to S (a residual
+// add fused with the next norm); `_q` also writes the normalized row's int8 blocks to XQ
+// (quantize_block.wgsl, columns a multiple of 32), for the integer-dot products that read it.
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
 @group(0) @binding(1) var<storage, read> WD: array<u32>;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
+/*NORM_INPUT*/
+/*NORM_QUANT_DECL*/
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32> /*SG_ARGS*/) {
@@ -19,13 +24,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let base = row * g_cols;
     var ss = 0.0;
     for (var c = lid; c < g_cols; c = c + WG) {
-        let v = X[base + c];
+        let v = first_value(base + c);
         ss = ss + v * v;
     }
     let total = wg_sum(ss);
     let inv = 1.0 / sqrt(total / f32(g_cols) + bitcast<f32>(prm[2]));
     let offset = bitcast<f32>(prm[3]);
     for (var c = lid; c < g_cols; c = c + WG) {
-        O[base + c] = X[base + c] * inv * (offset + w_value(0u, c));
+        O[base + c] = row_value(base + c) * inv * (offset + w_value(0u, c));
     }
+    /*NORM_QUANTIZE*/
 }

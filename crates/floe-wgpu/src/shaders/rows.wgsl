@@ -1,5 +1,7 @@
 // Data movement. prm: [0] op, [1] output elements, [2] output columns, [3] input columns, [4] start column.
-// op 0: slice columns (out[r, c] = x[r, start + c]); op 1: gather rows (out[i, c] = x[idx[i], c]).
+// op 0: slice columns (out[r, c] = x[r, start + c]); op 1: gather rows (out[i, c] = x[idx[i], c]);
+// op 2: write x's elements at element [4] of out (write_rows: a copy inside the compute pass,
+// where copy_buffer_to_buffer would end it).
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
 @group(0) @binding(1) var<storage, read> IDX: array<u32>;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
@@ -9,6 +11,10 @@
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = group_index(wid, nwg) * 256u + lid;
     if i >= prm[1] {
+        return;
+    }
+    if prm[0] == 2u {
+        O[prm[4] + i] = X[i];
         return;
     }
     let r = i / prm[2];

@@ -41,6 +41,39 @@ pub fn swiglu<B: Backend>(backend: &B, mut case: Case, rows: usize, cols: usize)
     });
 }
 
+/// `swiglu_packed` of a random `[rows, 2 · cols]` tensor: `silu` of each row's first `cols`
+/// values times its last `cols`.
+pub fn swiglu_packed<B: Backend>(backend: &B, mut case: Case, rows: usize, cols: usize) {
+    let name = case.name();
+    let gate = activation_inputs(&mut case, rows * cols);
+    let up = case.values(rows * cols, -2.0, 2.0);
+    let packed: Vec<f32> = (0..rows)
+        .flat_map(|r| {
+            let row = r * cols..(r + 1) * cols;
+            gate[row.clone()]
+                .iter()
+                .chain(&up[row])
+                .copied()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let xt = upload(backend, name, &packed, rows, 2 * cols);
+    let got = download(
+        backend,
+        name,
+        "swiglu_packed",
+        &ok(name, "swiglu_packed", backend.swiglu_packed(&xt)),
+        [rows, cols],
+    );
+    let want = reference::swiglu(
+        &Mat::from_f32(rows, cols, &gate),
+        &Mat::from_f32(rows, cols, &up),
+    );
+    assert_close(name, "swiglu_packed", cols, &got, &want.data, |i| {
+        tolerance::activation_tol(want.data[i])
+    });
+}
+
 /// An activation (`"silu"` or `"sigmoid"`) of a random `[rows, cols]` tensor.
 pub fn activation<B: Backend>(
     backend: &B,

@@ -208,6 +208,28 @@ pub fn rms_norm_errors<B: Backend>(backend: &B, mut case: Case) {
         "eps = NaN",
         backend.rms_norm(&x, &good, f32::NAN, 0.0),
     );
+    let narrow = tensor(backend, &mut case, 2, 8);
+    refused(
+        name,
+        Want::Shape,
+        "add_rms_norm",
+        "a [2, 8] delta for a [2, 16] x",
+        backend.add_rms_norm(&x, &narrow, &good, 1e-6, 0.0),
+    );
+    refused(
+        name,
+        Want::Shape,
+        "add_rms_norm",
+        "a [1, 17] weight for 16 columns",
+        backend.add_rms_norm(&x, &x, &long, 1e-6, 0.0),
+    );
+    refused(
+        name,
+        Want::Argument,
+        "add_rms_norm",
+        "eps = -1",
+        backend.add_rms_norm(&x, &x, &good, -1.0, 0.0),
+    );
 }
 
 /// `rope`.
@@ -259,6 +281,40 @@ pub fn rope_errors<B: Backend>(backend: &B, mut case: Case) {
         "rope",
         "theta = 0",
         backend.rope(&x, &[0, 1], &bad(|s| s.theta = 0.0)),
+    );
+    let head_weight = weight(backend, &mut case, QuantFormat::F32, 1, 16);
+    let wide_weight = weight(backend, &mut case, QuantFormat::F32, 1, 32);
+    let fused = |w, positions: &[u32], spec: &RopeSpec, eps| {
+        let x = tensor(backend, &mut Case::new("head_norm_rope x"), 2, 32);
+        backend.head_norm_rope(x, w, eps, 0.0, positions, spec)
+    };
+    refused(
+        name,
+        Want::Shape,
+        "head_norm_rope",
+        "3 positions for 2 rows",
+        fused(&head_weight, &[0, 1, 2], &spec, 1e-6),
+    );
+    refused(
+        name,
+        Want::Shape,
+        "head_norm_rope",
+        "head_dim 12 (32 columns)",
+        fused(&head_weight, &[0, 1], &bad(|s| s.head_dim = 12), 1e-6),
+    );
+    refused(
+        name,
+        Want::Shape,
+        "head_norm_rope",
+        "a [1, 32] weight for heads of 16",
+        fused(&wide_weight, &[0, 1], &spec, 1e-6),
+    );
+    refused(
+        name,
+        Want::Argument,
+        "head_norm_rope",
+        "eps = -1",
+        fused(&head_weight, &[0, 1], &spec, -1.0),
     );
 }
 
@@ -320,7 +376,7 @@ pub fn attention_errors<B: Backend>(backend: &B, mut case: Case) {
     );
 }
 
-/// `swiglu`, `add`, `mul`.
+/// `swiglu`, `swiglu_packed`, `add`, `mul`.
 pub fn elementwise_errors<B: Backend>(backend: &B, mut case: Case) {
     let name = case.name();
     let a = tensor(backend, &mut case, 3, 8);
@@ -333,6 +389,14 @@ pub fn elementwise_errors<B: Backend>(backend: &B, mut case: Case) {
         "swiglu",
         "[3, 8] and [3, 4]",
         backend.swiglu(&a, &b),
+    );
+    let odd = tensor(backend, &mut case, 2, 7);
+    refused(
+        name,
+        Want::Shape,
+        "swiglu_packed",
+        "7 columns",
+        backend.swiglu_packed(&odd),
     );
     refused(
         name,

@@ -13,19 +13,19 @@ mod selected;
 mod weights;
 
 pub use attention::attention;
-pub use elementwise::{activation, add, mul, swiglu};
+pub use elementwise::{activation, add, mul, swiglu, swiglu_packed};
 pub use errors::{
     attention_errors, elementwise_errors, embed_errors, matmul_errors, rms_norm_errors,
     rope_errors, router_errors, row_errors, tensor_errors, weight_errors,
 };
 pub use recurrent::{causal_conv1d, gated_delta_rule, recurrent_errors};
-pub use rope::rope;
+pub use rope::{head_norm_rope, rope};
 pub use router::softmax_topk;
 pub use rows::{
     gather_rows, reshape, scatter_add_rows, slice_cols, upload_download, write_rows, zeros,
 };
 pub use selected::{combine_selected, matmul_selected, route_topk, selected_errors};
-pub use weights::{embed, matmul, rms_norm};
+pub use weights::{add_rms_norm, embed, matmul, rms_norm};
 
 use super::compare::ok;
 use crate::Backend;

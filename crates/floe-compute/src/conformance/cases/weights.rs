@@ -1,8 +1,8 @@
-//! Cases of the operations that read weights: `matmul`, `embed`, `rms_norm`.
+//! Cases of the operations that read weights: `matmul`, `embed`, `rms_norm`, `add_rms_norm`.
 
 use super::{download, upload};
 use crate::conformance::compare::{assert_bits, assert_close, ok};
-use crate::conformance::formats::{parse_format, random_weight};
+use crate::conformance::formats::{parse_format, random_weight, RefWeight};
 use crate::conformance::reference::{self, Mat};
 use crate::conformance::{tolerance, Case};
 use crate::Backend;
@@ -110,7 +110,61 @@ pub fn rms_norm<B: Backend>(
         backend.rms_norm(&xt, &wt, eps, weight_offset),
     );
     let got = download(backend, name, "rms_norm", &out, [rows, cols]);
-    let xm = Mat::from_f32(rows, cols, &x);
+    let what =
+        format!("rms_norm of [{rows}, {cols}] with a {format} weight, offset {weight_offset}");
+    check_rms_norm(name, &what, &got, &x, &w, eps, weight_offset, cols);
+}
+
+/// `add_rms_norm` of random `[rows, cols]` x and delta (row 0 of their sum about `1e-3`, where
+/// `eps` matters) with a random `[1, cols]` weight in `format`: the sum is the f32 sum, bit for
+/// bit, and the norm is that of the sum.
+pub fn add_rms_norm<B: Backend>(
+    backend: &B,
+    mut case: Case,
+    format: &str,
+    rows: usize,
+    cols: usize,
+    weight_offset: f32,
+) {
+    let name = case.name();
+    let format = parse_format(format);
+    let w = random_weight(&mut case, format, 1, cols);
+    let mut x = case.values(rows * cols, -2.0, 2.0);
+    let mut delta = case.values(rows * cols, -2.0, 2.0);
+    x[..cols].iter_mut().for_each(|v| *v *= 1e-3);
+    delta[..cols].iter_mut().for_each(|v| *v *= 1e-3);
+    let sum: Vec<f32> = x.iter().zip(&delta).map(|(a, b)| a + b).collect();
+    let eps = 1e-6f32;
+    let xt = upload(backend, name, &x, rows, cols);
+    let dt = upload(backend, name, &delta, rows, cols);
+    let wt = ok(name, "weight", backend.weight(w.data.clone()));
+    let (got_sum, out) = ok(
+        name,
+        "add_rms_norm",
+        backend.add_rms_norm(&xt, &dt, &wt, eps, weight_offset),
+    );
+    let got_sum = download(backend, name, "add_rms_norm (sum)", &got_sum, [rows, cols]);
+    assert_bits(name, "add_rms_norm: x + delta", cols, &got_sum, &sum);
+    let got = download(backend, name, "add_rms_norm (norm)", &out, [rows, cols]);
+    let what =
+        format!("add_rms_norm of [{rows}, {cols}] with a {format} weight, offset {weight_offset}");
+    check_rms_norm(name, &what, &got, &sum, &w, eps, weight_offset, cols);
+}
+
+/// Checks `got` against the f64 RMSNorm of the rows `x` (`cols` wide) with weight `w`.
+#[allow(clippy::too_many_arguments)]
+fn check_rms_norm(
+    name: &str,
+    what: &str,
+    got: &[f32],
+    x: &[f32],
+    w: &RefWeight,
+    eps: f32,
+    weight_offset: f32,
+    cols: usize,
+) {
+    let rows = x.len() / cols;
+    let xm = Mat::from_f32(rows, cols, x);
     let want = reference::rms_norm(&xm, &w.values, eps as f64, weight_offset as f64);
     let inv: Vec<f64> = (0..rows)
         .map(|r| {
@@ -125,7 +179,5 @@ pub fn rms_norm<B: Backend>(
             w.magnitude[i % cols],
         )
     };
-    let what =
-        format!("rms_norm of [{rows}, {cols}] with a {format} weight, offset {weight_offset}");
-    assert_close(name, &what, cols, &got, &want.data, tol);
+    assert_close(name, what, cols, got, &want.data, tol);
 }

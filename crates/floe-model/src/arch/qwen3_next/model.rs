@@ -17,6 +17,7 @@ use crate::layers::gated_attention::{GatedAttention, GatedAttentionShape};
 use crate::layers::gated_delta_net::{DeltaNetShape, GatedDeltaNet, ProjectionLayout};
 use crate::layers::mlp::DenseMlp;
 use crate::layers::moe::{ExpertContext, ExpertShape, RouterConfig};
+use crate::layers::residual::add_then_norm;
 use crate::model::check_input;
 use crate::state::LayerMemory;
 use crate::weights::WeightLoader;
@@ -220,9 +221,18 @@ impl<B: Backend> HybridMoe<B> {
         let mut x = b.embed(&self.embed_tokens, tokens)?;
         state.timings.embed += started.elapsed();
 
+        // Each block's output is added to the residual stream by the norm after it.
+        let mut pending: Option<B::Tensor> = None;
         for (l, layer) in self.layers.iter().enumerate() {
             let started = Instant::now();
-            let h = b.rms_norm(&x, &layer.input_norm, eps, ZERO_CENTRED)?;
+            let h = add_then_norm(
+                b,
+                &mut x,
+                pending.take(),
+                &layer.input_norm,
+                eps,
+                ZERO_CENTRED,
+            )?;
             let mixed = match &layer.mixer {
                 Mixer::Attention { block, cache } => {
                     block.forward(b, &h, past, state.kv_cache_mut(*cache)?)?
@@ -232,12 +242,18 @@ impl<B: Backend> HybridMoe<B> {
                     state: index,
                 } => block.forward(b, &h, state.recurrent_mut(*index, b)?)?,
             };
-            x = b.add(&x, &mixed)?;
             state.timings.attention += started.elapsed();
 
             let started = Instant::now();
             let moe_before = moe_time(&state.timings);
-            let h = b.rms_norm(&x, &layer.post_attention_norm, eps, ZERO_CENTRED)?;
+            let h = add_then_norm(
+                b,
+                &mut x,
+                Some(mixed),
+                &layer.post_attention_norm,
+                eps,
+                ZERO_CENTRED,
+            )?;
             if let Some(FeedForward::Sparse(next)) = self.layers.get(l + 1).map(|n| &n.feed_forward)
             {
                 next.hint(b, &h, &self.experts, &mut state.timings)?;
@@ -248,9 +264,12 @@ impl<B: Backend> HybridMoe<B> {
                     moe.forward(b, &h, &self.experts, &mut state.timings)?
                 }
             };
-            x = b.add(&x, &m)?;
+            pending = Some(m);
             let moe = moe_time(&state.timings).saturating_sub(moe_before);
             state.timings.dense_mlp += started.elapsed().saturating_sub(moe);
+        }
+        if let Some(m) = pending {
+            x = b.add(&x, &m)?;
         }
 
         let started = Instant::now();

@@ -1,0 +1,53 @@
+// RMSNorm of each head (the [1, HD] weight WD), then rotary embedding: one workgroup per
+// (row, head), the normed head held in workgroup memory for the rotation's partners. The norm
+// is rms_norm.wgsl's, term for term, so the result equals rms_norm then rope. prm: [0] rows,
+// [1] columns, [2] rotary_dim, [3] interleaved, [4] eps (f32 bits), [5] weight offset (f32
+// bits), [6] scale plane, [7] bias plane. CS: per row, rotary_dim / 2 (cos, sin) pairs
+// computed on the CPU in f64.
+@group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
+@group(0) @binding(1) var<storage, read> WD: array<u32>;
+@group(0) @binding(2) var<storage, read> CS: array<f32>;
+@group(0) @binding(3) var<storage, read> X: array<f32>;
+@group(0) @binding(4) var<storage, read_write> O: array<f32>;
+
+/*ROPE_PAIR*/
+
+var<workgroup> head: array<f32, HD>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32> /*SG_ARGS*/) {
+    g_lid = lid;
+    /*SG_INIT*/
+    let g = group_index(wid, nwg);
+    let heads = prm[1] / HD;
+    if g >= prm[0] * heads {
+        return;
+    }
+    g_cols = HD;
+    g_soff = prm[6];
+    g_boff = prm[7];
+    let row = g / heads;
+    let base = g * HD;
+    var ss = 0.0;
+    for (var d = lid; d < HD; d = d + WG) {
+        let v = X[base + d];
+        ss = ss + v * v;
+    }
+    let total = wg_sum(ss);
+    let inv = 1.0 / sqrt(total / f32(HD) + bitcast<f32>(prm[4]));
+    let offset = bitcast<f32>(prm[5]);
+    for (var d = lid; d < HD; d = d + WG) {
+        head[d] = X[base + d] * inv * (offset + w_value(0u, d));
+    }
+    workgroupBarrier();
+    let rot = prm[2];
+    for (var d = lid; d < HD; d = d + WG) {
+        if d >= rot {
+            O[base + d] = head[d];
+        } else {
+            let p = rope_pair(d, rot, prm[3] != 0u);
+            let at = (row * (rot / 2u) + p.pair) * 2u;
+            O[base + d] = head[d] * CS[at] + p.sign * head[p.partner] * CS[at + 1u];
+        }
+    }
+}
