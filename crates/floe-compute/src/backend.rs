@@ -99,6 +99,27 @@ pub struct AttentionSpec {
     pub past: usize,
 }
 
+/// What [`Backend::qkv_prologue`] does between an attention block's stacked q/k/v projection
+/// and its attention.
+#[derive(Clone, Copy, Debug)]
+pub struct QkvPrologue<'a, W> {
+    /// The per-head RMSNorm weights of q and of k (`[1, head_dim]` each), if the block has
+    /// them.
+    pub norms: Option<(&'a W, &'a W)>,
+    /// Epsilon of the norms.
+    pub norm_eps: f32,
+    /// Weight offset of the norms (0, or 1 for zero-centred weights; see
+    /// [`Backend::rms_norm`]).
+    pub norm_offset: f32,
+    /// The position of each row.
+    pub positions: &'a [u32],
+    /// The rotary embedding of q and k (`rope.head_dim` is the heads').
+    pub rope: RopeSpec,
+    /// The head counts and `past`, the cache row the first row's k and v go to (`scale` is
+    /// unused).
+    pub attention: AttentionSpec,
+}
+
 /// The experts one token routed to and their combine weights, highest weight first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Routing {
@@ -369,6 +390,22 @@ pub trait Backend: Send + Sync {
         self.rope(&normed, positions, spec)
     }
 
+    /// The start of an attention block after its stacked projection `qkv`
+    /// (`[T, (n_heads + 2 · n_kv_heads) · head_dim]`: q's columns, then k's, then v's): q and k
+    /// each get their per-head norm (when `p.norms` has them) and RoPE, k and v are written into
+    /// rows `past ..` of `k_cache` and `v_cache`, and q (`[T, n_heads · head_dim]`) is returned.
+    /// **Has a default** (three `slice_cols`, `head_norm_rope` or `rope` of q and k, two
+    /// `write_rows`); backends with a per-operation cost do it in fewer kernels.
+    fn qkv_prologue(
+        &self,
+        qkv: &Self::Tensor,
+        p: &QkvPrologue<'_, Self::Weight>,
+        k_cache: &mut Self::Tensor,
+        v_cache: &mut Self::Tensor,
+    ) -> Result<Self::Tensor, ComputeError> {
+        qkv_prologue_in_parts(self, qkv, p, k_cache, v_cache)
+    }
+
     /// Copies `src` (`[n, cols]`) into rows `at_row .. at_row + n` of `dst` (same `cols`).
     fn write_rows(
         &self,
@@ -475,4 +512,42 @@ pub trait Backend: Send + Sync {
         state: &mut Self::Tensor,
         spec: &DeltaRuleSpec,
     ) -> Result<Self::Tensor, ComputeError>;
+}
+
+/// [`Backend::qkv_prologue`] from the backend's other operations (its default, also for
+/// backends that fuse only some cases): checks the operands, then three `slice_cols`,
+/// `head_norm_rope` (or `rope`) of q and k, and two `write_rows`.
+pub fn qkv_prologue_in_parts<B: Backend + ?Sized>(
+    b: &B,
+    qkv: &B::Tensor,
+    p: &QkvPrologue<'_, B::Weight>,
+    k_cache: &mut B::Tensor,
+    v_cache: &mut B::Tensor,
+) -> Result<B::Tensor, ComputeError> {
+    let norm_shapes = p.norms.map(|(q, k)| [b.weight_shape(q), b.weight_shape(k)]);
+    crate::check::qkv_prologue(
+        b.shape(qkv),
+        norm_shapes,
+        p,
+        b.shape(k_cache),
+        b.shape(v_cache),
+    )?;
+    let a = &p.attention;
+    let (qw, kvw) = (a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim);
+    let q = b.slice_cols(qkv, 0, qw)?;
+    let k = b.slice_cols(qkv, qw, kvw)?;
+    let v = b.slice_cols(qkv, qw + kvw, kvw)?;
+    let (q, k) = match p.norms {
+        Some((qn, kn)) => (
+            b.head_norm_rope(q, qn, p.norm_eps, p.norm_offset, p.positions, &p.rope)?,
+            b.head_norm_rope(k, kn, p.norm_eps, p.norm_offset, p.positions, &p.rope)?,
+        ),
+        None => (
+            b.rope(&q, p.positions, &p.rope)?,
+            b.rope(&k, p.positions, &p.rope)?,
+        ),
+    };
+    b.write_rows(k_cache, a.past, &k)?;
+    b.write_rows(v_cache, a.past, &v)?;
+    Ok(q)
 }

@@ -3,7 +3,7 @@
 
 use crate::{
     Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertCacheStats,
-    ExpertWeightKey, RopeSpec, Routing, WeightData,
+    ExpertWeightKey, QkvPrologue, RopeSpec, Routing, WeightData,
 };
 
 impl<B: Backend + ?Sized> Backend for &B {
@@ -93,6 +93,15 @@ impl<B: Backend + ?Sized> Backend for &B {
         spec: &RopeSpec,
     ) -> Result<B::Tensor, ComputeError> {
         (**self).rope(x, positions, spec)
+    }
+    fn qkv_prologue(
+        &self,
+        qkv: &B::Tensor,
+        p: &QkvPrologue<'_, B::Weight>,
+        k_cache: &mut B::Tensor,
+        v_cache: &mut B::Tensor,
+    ) -> Result<B::Tensor, ComputeError> {
+        (**self).qkv_prologue(qkv, p, k_cache, v_cache)
     }
     fn write_rows(
         &self,

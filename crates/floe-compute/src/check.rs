@@ -278,6 +278,62 @@ pub fn write_rows(dst: [usize; 2], at_row: usize, src: [usize; 2]) -> Result<(),
     Ok(())
 }
 
+/// [`crate::Backend::qkv_prologue`]: `qkv`'s columns are the q, k and v heads, one position
+/// per row, RoPE as [`rope`] on q's heads, norm weights (`[q, k]` shapes) `[1, head_dim]` with
+/// `eps` and offset as [`rms_norm`], and caches `n_kv_heads · head_dim` wide with rows
+/// `past .. past + T`.
+pub fn qkv_prologue<W>(
+    qkv: [usize; 2],
+    norms: Option<[[usize; 2]; 2]>,
+    p: &crate::QkvPrologue<'_, W>,
+    k_cache: [usize; 2],
+    v_cache: [usize; 2],
+) -> Result<[usize; 2], ComputeError> {
+    let op = "qkv_prologue";
+    let a = &p.attention;
+    if a.n_kv_heads == 0 || !a.n_heads.is_multiple_of(a.n_kv_heads) || a.head_dim != p.rope.head_dim
+    {
+        return Err(shape(
+            op,
+            format!(
+                "{} heads, {} kv heads of {} (RoPE heads of {}): kv heads must divide heads and the head widths agree",
+                a.n_heads, a.n_kv_heads, a.head_dim, p.rope.head_dim
+            ),
+        ));
+    }
+    let (qw, kvw) = (a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim);
+    if qkv[1] != qw + 2 * kvw {
+        return Err(shape(
+            op,
+            format!(
+                "qkv is {qkv:?}: {} heads and 2 × {} kv heads of {} take {} columns",
+                a.n_heads,
+                a.n_kv_heads,
+                a.head_dim,
+                qw + 2 * kvw
+            ),
+        ));
+    }
+    rope_operands(op, [qkv[0], qw], p.positions.len(), &p.rope)?;
+    if let Some(shapes) = norms {
+        for w in shapes {
+            norm_operands(op, [qkv[0], a.head_dim], w, p.norm_eps, p.norm_offset)?;
+        }
+    }
+    for cache in [k_cache, v_cache] {
+        if cache[1] != kvw || a.past.checked_add(qkv[0]).is_none_or(|end| end > cache[0]) {
+            return Err(shape(
+                op,
+                format!(
+                    "a {cache:?} cache cannot take {} rows of {kvw} columns at row {}",
+                    qkv[0], a.past
+                ),
+            ));
+        }
+    }
+    Ok([qkv[0], qw])
+}
+
 /// [`crate::Backend::attention`]: head counts, columns, and `past + T` cached rows.
 pub fn attention(
     q: [usize; 2],

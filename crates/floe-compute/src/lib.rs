@@ -11,7 +11,7 @@ pub mod cpu;
 mod error;
 
 pub use backend::{
-    Activation, AttentionSpec, Backend, DeltaRuleSpec, ExpertCacheStats, ExpertPart,
-    ExpertWeightKey, RopeSpec, Routing, WeightData,
+    qkv_prologue_in_parts, Activation, AttentionSpec, Backend, DeltaRuleSpec, ExpertCacheStats,
+    ExpertPart, ExpertWeightKey, QkvPrologue, RopeSpec, Routing, WeightData,
 };
 pub use error::ComputeError;

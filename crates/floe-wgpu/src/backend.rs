@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use floe_compute::{
     check, Activation, AttentionSpec, Backend, ComputeError, DeltaRuleSpec, ExpertCacheStats,
-    ExpertWeightKey, RopeSpec, Routing, WeightData,
+    ExpertWeightKey, QkvPrologue, RopeSpec, Routing, WeightData,
 };
 
 use crate::adapter::{self, AdapterSummary};
 use crate::context::Gpu;
 use crate::expert_cache::GpuExpertCache;
+use crate::ops::HeadNorm;
 use crate::pipelines::{KernelKey, PipelineCache};
 use crate::pool::BufferPool;
 use crate::recorder::{Bind, Recorder};
@@ -441,7 +442,35 @@ impl Backend for WgpuBackend {
             let normed = self.op_rms_norm(&per_head, w, eps, weight_offset)?;
             return self.op_rope(&self.reshape(normed, t, cols)?, positions, spec);
         }
-        self.op_head_norm_rope(&x, w, eps, weight_offset, positions, spec)
+        let norm = HeadNorm {
+            weight: w,
+            eps,
+            offset: weight_offset,
+            positions,
+            rope: spec,
+        };
+        self.op_head_norm_rope(&x, &norm)
+    }
+
+    fn qkv_prologue(
+        &self,
+        qkv: &WgpuTensor,
+        p: &QkvPrologue<'_, WgpuWeight>,
+        k_cache: &mut WgpuTensor,
+        v_cache: &mut WgpuTensor,
+    ) -> Result<WgpuTensor, ComputeError> {
+        let Some((q_norm, k_norm)) = p.norms.filter(|_| p.rope.head_dim <= MAX_FUSED_HEAD_DIM)
+        else {
+            return floe_compute::qkv_prologue_in_parts(self, qkv, p, k_cache, v_cache);
+        };
+        check::qkv_prologue(
+            qkv.shape(),
+            Some([[q_norm.rows, q_norm.cols], [k_norm.rows, k_norm.cols]]),
+            p,
+            k_cache.shape(),
+            v_cache.shape(),
+        )?;
+        self.op_qkv_prologue(qkv, p, (q_norm, k_norm), k_cache, v_cache)
     }
 
     fn rope(

@@ -123,6 +123,13 @@ macro_rules! backend_conformance_tests {
                 gqa2_t32_past0: (32, 4, 2, 64, 0, 40, 1.0),
                 large_scores_t5_past6: (5, 4, 2, 64, 6, 16, 12.0),
             });
+            $crate::__conformance_group!(qkv_prologue, qkv_prologue {
+                f32_t1_gqa4_d128_past7: ("f32", 1, 8, 2, 128, 128, 7, 12),
+                bf16_t5_gqa2_d64_past0: ("bf16", 5, 4, 2, 64, 64, 0, 8),
+                f16_t3_gqa1_d32_partial: ("f16", 3, 2, 2, 32, 16, 4, 7),
+                none_t2_gqa4_d64: ("none", 2, 8, 2, 64, 64, 3, 5),
+                f32_t1_gqa8_d256_full_cache: ("f32", 1, 8, 1, 256, 256, 9, 10),
+            });
             $crate::__conformance_group!(swiglu, swiglu { t1_c64: (1, 64), t7_c1000: (7, 1000), large: (16, 8192) });
             $crate::__conformance_group!(swiglu_packed, swiglu_packed {
                 t1_c64: (1, 64), t7_c1000: (7, 1000), t8_c768: (8, 768), large: (16, 8192), odd_width: (3, 37),

@@ -2,7 +2,7 @@
 //! whole projection), optional q/k/v clamping and an optional sliding window, with rotary
 //! embedding, over a [`KvCache`]. Shared by every architecture with standard softmax attention.
 
-use floe_compute::{AttentionSpec, Backend, RopeSpec};
+use floe_compute::{AttentionSpec, Backend, QkvPrologue, RopeSpec};
 
 use crate::state::KvCache;
 use crate::weights::WeightLoader;
@@ -177,22 +177,59 @@ impl<B: Backend> Attention<B> {
                     .map_err(|_| ModelError::argument("position", format!("{p} exceeds u32")))
             })
             .collect::<Result<_, _>>()?;
+        let spec = AttentionSpec {
+            n_heads: s.n_heads,
+            n_kv_heads: s.n_kv_heads,
+            head_dim: s.head_dim,
+            scale: (s.head_dim as f32).powf(-0.5),
+            past,
+        };
+        let q = self.prologue(backend, x, &positions, &spec, cache)?;
+        let attended = match self.options.sliding_window {
+            Some(window) if past + t > window => {
+                windowed_attention(backend, &q, cache, &spec, t, window)?
+            }
+            _ => backend.attention(&q, &cache.k, &cache.v, &spec)?,
+        };
+        Ok(backend.matmul(&attended, &self.o_proj)?)
+    }
+
+    /// q (normed and rotated) for the rows `x`, with their k and v written into the cache:
+    /// one `qkv_prologue` after the stacked projection where the block has per-head norms or
+    /// none and no clamping, else the projections, norms, clamps and RoPE one by one.
+    fn prologue(
+        &self,
+        backend: &B,
+        x: &B::Tensor,
+        positions: &[u32],
+        spec: &AttentionSpec,
+        cache: &mut KvCache<B>,
+    ) -> Result<B::Tensor, ModelError> {
+        let s = &self.shape;
+        let per_head = self.options.qk_norm_scope == QkNormScope::PerHead;
+        let norms = self.q_norm.as_ref().zip(self.k_norm.as_ref());
+        let fusable = self.options.clip_qkv.is_none() && (!s.qk_norm || per_head);
+        if let (QkvProjections::Stacked(w), true) = (&self.qkv, fusable) {
+            let qkv = backend.matmul(x, w)?;
+            let p = QkvPrologue {
+                norms,
+                norm_eps: s.norm_eps,
+                norm_offset: 0.0,
+                positions,
+                rope: s.rope,
+                attention: *spec,
+            };
+            return Ok(backend.qkv_prologue(&qkv, &p, &mut cache.k, &mut cache.v)?);
+        }
+        let t = positions.len();
         let [q, k, v] = self.project(backend, x)?;
-        let (q, k, v) = match (&self.q_norm, &self.k_norm, self.options) {
+        let (q, k, v) = match (norms, self.options.clip_qkv) {
             // Per-head norms right before RoPE: one operation each.
-            (
-                Some(q_norm),
-                Some(k_norm),
-                AttentionOptions {
-                    qk_norm_scope: QkNormScope::PerHead,
-                    clip_qkv: None,
-                    ..
-                },
-            ) => {
+            (Some((q_norm, k_norm)), None) if per_head => {
                 let eps = s.norm_eps;
                 (
-                    backend.head_norm_rope(q, q_norm, eps, 0.0, &positions, &s.rope)?,
-                    backend.head_norm_rope(k, k_norm, eps, 0.0, &positions, &s.rope)?,
+                    backend.head_norm_rope(q, q_norm, eps, 0.0, positions, &s.rope)?,
+                    backend.head_norm_rope(k, k_norm, eps, 0.0, positions, &s.rope)?,
                     v,
                 )
             }
@@ -208,28 +245,15 @@ impl<B: Backend> Attention<B> {
                     None => (q, k, v),
                 };
                 (
-                    backend.rope(&q, &positions, &s.rope)?,
-                    backend.rope(&k, &positions, &s.rope)?,
+                    backend.rope(&q, positions, &s.rope)?,
+                    backend.rope(&k, positions, &s.rope)?,
                     v,
                 )
             }
         };
-        backend.write_rows(&mut cache.k, past, &k)?;
-        backend.write_rows(&mut cache.v, past, &v)?;
-        let spec = AttentionSpec {
-            n_heads: s.n_heads,
-            n_kv_heads: s.n_kv_heads,
-            head_dim: s.head_dim,
-            scale: (s.head_dim as f32).powf(-0.5),
-            past,
-        };
-        let attended = match self.options.sliding_window {
-            Some(window) if past + t > window => {
-                windowed_attention(backend, &q, cache, &spec, t, window)?
-            }
-            _ => backend.attention(&q, &cache.k, &cache.v, &spec)?,
-        };
-        Ok(backend.matmul(&attended, &self.o_proj)?)
+        backend.write_rows(&mut cache.k, spec.past, &k)?;
+        backend.write_rows(&mut cache.v, spec.past, &v)?;
+        Ok(q)
     }
 
     /// The q, k and v projections of `x`: three products, or one over the stacked weight and

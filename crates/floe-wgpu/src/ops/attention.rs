@@ -4,12 +4,13 @@
 //! fits a bounded scratch buffer. With int8 activations the kernel also writes the int8 blocks
 //! of its output, for the output projection.
 
-use floe_compute::{AttentionSpec, ComputeError};
+use floe_compute::{AttentionSpec, ComputeError, QkvPrologue};
 
 use crate::backend::{params, u32_of, WgpuBackend};
+use crate::ops::{HeadNorm, HeadWindow};
 use crate::pipelines::KernelKey;
 use crate::recorder::Bind;
-use crate::tensor::WgpuTensor;
+use crate::tensor::{WgpuTensor, WgpuWeight};
 
 /// The most scratch bytes one chunk of query rows may use for its scores.
 const SCRATCH_BYTES: u64 = 64 << 20;
@@ -77,5 +78,48 @@ impl WgpuBackend {
             self.keep_produced(&out, p);
         }
         Ok(out)
+    }
+
+    /// `qkv_prologue` with per-head norms in three kernels that do not wait for each other:
+    /// `head_norm_rope` from q's columns of `qkv` to a new q, `head_norm_rope` from k's columns
+    /// into the k cache's rows `past ..`, and a copy of v's columns into the v cache's.
+    pub(crate) fn op_qkv_prologue(
+        &self,
+        qkv: &WgpuTensor,
+        p: &QkvPrologue<'_, WgpuWeight>,
+        (q_norm, k_norm): (&WgpuWeight, &WgpuWeight),
+        k_cache: &mut WgpuTensor,
+        v_cache: &mut WgpuTensor,
+    ) -> Result<WgpuTensor, ComputeError> {
+        let a = &p.attention;
+        let (qw, kvw) = (a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim);
+        let norm = |weight| HeadNorm {
+            weight,
+            eps: p.norm_eps,
+            offset: p.norm_offset,
+            positions: p.positions,
+            rope: &p.rope,
+        };
+        let q = self.alloc("qkv_prologue", qkv.rows, qw)?;
+        let to_q = HeadWindow {
+            src: qkv,
+            src_start: 0,
+            width: qw,
+            dst: q.buf(),
+            dst_cols: qw,
+            dst_start: 0,
+        };
+        self.record_head_norm_rope(&to_q, &norm(q_norm))?;
+        let to_cache = HeadWindow {
+            src: qkv,
+            src_start: qw,
+            width: kvw,
+            dst: k_cache.buf_mut(),
+            dst_cols: kvw,
+            dst_start: a.past * kvw,
+        };
+        self.record_head_norm_rope(&to_cache, &norm(k_norm))?;
+        self.op_write_window(v_cache, a.past, qkv, qw + kvw, kvw)?;
+        Ok(q)
     }
 }

@@ -13,3 +13,4 @@ mod selected;
 
 pub(crate) use int8::{KeptInt8, NO_ORDER, QUANTIZE_THREADS};
 pub(crate) use matmul::format_constants;
+pub(crate) use norm::{HeadNorm, HeadWindow};

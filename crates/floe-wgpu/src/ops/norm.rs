@@ -125,40 +125,83 @@ impl WgpuBackend {
     pub(crate) fn op_head_norm_rope(
         &self,
         x: &WgpuTensor,
-        w: &WgpuWeight,
-        eps: f32,
-        offset: f32,
-        positions: &[u32],
-        spec: &RopeSpec,
+        norm: &HeadNorm<'_>,
     ) -> Result<WgpuTensor, ComputeError> {
+        let out = self.alloc("head_norm_rope", x.rows, x.cols)?;
+        let window = HeadWindow {
+            src: x,
+            src_start: 0,
+            width: x.cols,
+            dst: out.buf(),
+            dst_cols: x.cols,
+            dst_start: 0,
+        };
+        self.record_head_norm_rope(&window, norm)?;
+        Ok(out)
+    }
+
+    /// Records `head_norm_rope.wgsl` from `window.src`'s columns to `window.dst`.
+    pub(crate) fn record_head_norm_rope(
+        &self,
+        window: &HeadWindow<'_>,
+        norm: &HeadNorm<'_>,
+    ) -> Result<(), ComputeError> {
         let op = "head_norm_rope";
-        let out = self.alloc(op, x.rows, x.cols)?;
-        let table = rope_table(positions, spec);
-        let chunk = &w.chunks[0];
-        let heads = x.cols / spec.head_dim;
+        let (x, spec) = (window.src, norm.rope);
+        let table = rope_table(norm.positions, spec);
+        let chunk = &norm.weight.chunks[0];
+        let heads = window.width / spec.head_dim;
         let prm = params(&[
             u32_of(op, "rows", x.rows)?,
-            x.cols as u32,
+            window.width as u32,
             spec.rotary_dim as u32,
             spec.interleaved as u32,
-            eps.to_bits(),
-            offset.to_bits(),
+            norm.eps.to_bits(),
+            norm.offset.to_bits(),
             chunk.scale_offset,
             chunk.bias_offset,
+            x.cols as u32,
+            window.src_start as u32,
+            window.dst_cols as u32,
+            u32_of(op, "output offset", window.dst_start)?,
         ]);
         let binds = [
             Bind::Data(&prm),
             Bind::Buffer(&chunk.buffer),
             Bind::Data(bytemuck::cast_slice(&table)),
             Bind::Buffer(x.buf()),
-            Bind::Buffer(out.buf()),
+            Bind::Buffer(window.dst),
         ];
         let key = KernelKey::new(op)
             .with("WG", Self::reduce_threads(spec.head_dim))
             .with("HD", spec.head_dim as u32);
-        self.run(op, format_constants(key, w.format), &binds, x.rows * heads)?;
-        Ok(out)
+        self.run(
+            op,
+            format_constants(key, norm.weight.format),
+            &binds,
+            x.rows * heads,
+        )
     }
+}
+
+/// A per-head norm and the RoPE after it (`head_norm_rope`).
+pub(crate) struct HeadNorm<'a> {
+    pub weight: &'a WgpuWeight,
+    pub eps: f32,
+    pub offset: f32,
+    pub positions: &'a [u32],
+    pub rope: &'a RopeSpec,
+}
+
+/// Where `head_norm_rope` reads heads and writes them: columns `src_start .. src_start +
+/// width` of every row of `src`, to row `r` at element `dst_start + r · dst_cols` of `dst`.
+pub(crate) struct HeadWindow<'a> {
+    pub src: &'a WgpuTensor,
+    pub src_start: usize,
+    pub width: usize,
+    pub dst: &'a wgpu::Buffer,
+    pub dst_cols: usize,
+    pub dst_start: usize,
 }
 
 /// Per position, the `rotary_dim / 2` (cos, sin) pairs of RoPE, in f64 rounded to f32 (never

@@ -49,13 +49,28 @@ impl WgpuBackend {
         at_row: usize,
         src: &WgpuTensor,
     ) -> Result<(), ComputeError> {
-        let n = src.rows * src.cols;
+        self.op_write_window(dst, at_row, src, 0, src.cols)
+    }
+
+    /// Copies columns `start .. start + width` of every row of `src` over rows `at_row ..` of
+    /// `dst` (`width` columns wide).
+    pub(crate) fn op_write_window(
+        &self,
+        dst: &mut WgpuTensor,
+        at_row: usize,
+        src: &WgpuTensor,
+        start: usize,
+        width: usize,
+    ) -> Result<(), ComputeError> {
+        let n = src.rows * width;
         let prm = params(&[
             2,
             u32_of("write_rows", "elements", n)?,
+            width as u32,
             src.cols as u32,
-            src.cols as u32,
+            start as u32,
             u32_of("write_rows", "offset", at_row * dst.cols)?,
+            dst.cols as u32,
         ]);
         let none = [0u32];
         let binds = [
@@ -64,12 +79,8 @@ impl WgpuBackend {
             Bind::Buffer(src.buf()),
             Bind::Buffer(dst.buf_mut()),
         ];
-        self.run(
-            "write_rows",
-            KernelKey::new("rows"),
-            &binds,
-            n.div_ceil(256),
-        )
+        let key = KernelKey::new("rows");
+        self.run("write_rows", key, &binds, n.div_ceil(256))
     }
 
     pub(crate) fn op_gather_rows(

@@ -8,7 +8,7 @@ use super::upload;
 use crate::conformance::compare::ok;
 use crate::conformance::formats::random_weight;
 use crate::conformance::Case;
-use crate::{AttentionSpec, Backend, ComputeError, RopeSpec, WeightData};
+use crate::{AttentionSpec, Backend, ComputeError, QkvPrologue, RopeSpec, WeightData};
 
 /// Which error a bad call must return.
 #[derive(Clone, Copy, PartialEq)]
@@ -373,6 +373,53 @@ pub fn attention_errors<B: Backend>(backend: &B, mut case: Case) {
         "attention",
         "8 heads of 8 for 32 q columns",
         backend.attention(&q, &k, &v, &wide),
+    );
+    // qkv_prologue: [2, 4·8 + 2·2·8] = [2, 64] rows into 5-row caches at past 3.
+    let qkv = tensor(backend, &mut case, 2, 64);
+    let rope = RopeSpec {
+        head_dim: 8,
+        rotary_dim: 8,
+        theta: 10000.0,
+        interleaved: false,
+    };
+    fn prologue<W>(spec: AttentionSpec, positions: &[u32], rope: RopeSpec) -> QkvPrologue<'_, W> {
+        QkvPrologue {
+            norms: None,
+            norm_eps: 1e-6,
+            norm_offset: 0.0,
+            positions,
+            rope,
+            attention: spec,
+        }
+    }
+    let mut kc = tensor(backend, &mut case, 5, 16);
+    let mut vc = tensor(backend, &mut case, 5, 16);
+    let mut small = tensor(backend, &mut case, 4, 16);
+    refused(
+        name,
+        Want::Shape,
+        "qkv_prologue",
+        "a [2, 32] qkv for 4 + 2 · 2 heads of 8",
+        backend.qkv_prologue(&q, &prologue(spec, &[3, 4], rope), &mut kc, &mut vc),
+    );
+    refused(
+        name,
+        Want::Shape,
+        "qkv_prologue",
+        "past 3 + 2 rows into a 4-row k cache",
+        backend.qkv_prologue(&qkv, &prologue(spec, &[3, 4], rope), &mut small, &mut vc),
+    );
+    refused(
+        name,
+        Want::Shape,
+        "qkv_prologue",
+        "3 positions for 2 rows",
+        backend.qkv_prologue(&qkv, &prologue(spec, &[3, 4, 5], rope), &mut kc, &mut vc),
+    );
+    ok(
+        name,
+        "qkv_prologue",
+        backend.qkv_prologue(&qkv, &prologue(spec, &[3, 4], rope), &mut kc, &mut vc),
     );
 }
 

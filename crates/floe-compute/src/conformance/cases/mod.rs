@@ -12,7 +12,7 @@ mod rows;
 mod selected;
 mod weights;
 
-pub use attention::attention;
+pub use attention::{attention, qkv_prologue};
 pub use elementwise::{activation, add, mul, swiglu, swiglu_packed};
 pub use errors::{
     attention_errors, elementwise_errors, embed_errors, matmul_errors, rms_norm_errors,

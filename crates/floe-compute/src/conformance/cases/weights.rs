@@ -99,8 +99,7 @@ pub fn rms_norm<B: Backend>(
     let name = case.name();
     let format = parse_format(format);
     let w = random_weight(&mut case, format, 1, cols);
-    let mut x = case.values(rows * cols, -2.0, 2.0);
-    x[..cols].iter_mut().for_each(|v| *v *= 1e-3);
+    let x = norm_input(&mut case, rows, cols);
     let eps = 1e-6f32;
     let xt = upload(backend, name, &x, rows, cols);
     let wt = ok(name, "weight", backend.weight(w.data.clone()));
@@ -129,10 +128,8 @@ pub fn add_rms_norm<B: Backend>(
     let name = case.name();
     let format = parse_format(format);
     let w = random_weight(&mut case, format, 1, cols);
-    let mut x = case.values(rows * cols, -2.0, 2.0);
-    let mut delta = case.values(rows * cols, -2.0, 2.0);
-    x[..cols].iter_mut().for_each(|v| *v *= 1e-3);
-    delta[..cols].iter_mut().for_each(|v| *v *= 1e-3);
+    let x = norm_input(&mut case, rows, cols);
+    let delta = norm_input(&mut case, rows, cols);
     let sum: Vec<f32> = x.iter().zip(&delta).map(|(a, b)| a + b).collect();
     let eps = 1e-6f32;
     let xt = upload(backend, name, &x, rows, cols);
@@ -149,6 +146,14 @@ pub fn add_rms_norm<B: Backend>(
     let what =
         format!("add_rms_norm of [{rows}, {cols}] with a {format} weight, offset {weight_offset}");
     check_rms_norm(name, &what, &got, &sum, &w, eps, weight_offset, cols);
+}
+
+/// Random `[rows, cols]` values in [-2, 2], row 0 scaled down to about `1e-3` (where a norm's
+/// `eps` matters).
+fn norm_input(case: &mut Case, rows: usize, cols: usize) -> Vec<f32> {
+    let mut x = case.values(rows * cols, -2.0, 2.0);
+    x[..cols].iter_mut().for_each(|v| *v *= 1e-3);
+    x
 }
 
 /// Checks `got` against the f64 RMSNorm of the rows `x` (`cols` wide) with weight `w`.
