@@ -1,5 +1,5 @@
 #!/bin/bash
-# Device runs 11-14: fused kernels (one attention kernel, the residual add fused into the next
+# Device runs 11-15: fused kernels (one attention kernel, the residual add fused into the next
 # rms_norm, a router top-k of one scan and one workgroup arg-max per round) and int8 x written
 # by the kernels that produce a product's input (rms_norm, attention, SwiGLU). `gpu_bench`
 # (default shapes, with the "int8 normed" lines: rms_norm + product per step), then resident

@@ -45,7 +45,9 @@ fn lookup(name: &str) -> Option<Template> {
         "rows" => t(include_str!("shaders/rows.wgsl"), false, false),
         "scatter_add" => t(include_str!("shaders/scatter_add.wgsl"), false, false),
         "rope" => t(include_str!("shaders/rope.wgsl"), false, false),
-        "head_norm_rope" => t(include_str!("shaders/head_norm_rope.wgsl"), true, true),
+        "head_norm_rope" | "head_norm_rope_v" => {
+            t(include_str!("shaders/head_norm_rope.wgsl"), true, true)
+        }
         "embed" => t(include_str!("shaders/embed.wgsl"), false, true),
         "rms_norm" | "rms_norm_q" | "add_rms_norm" | "add_rms_norm_q" => {
             t(include_str!("shaders/rms_norm.wgsl"), true, true)
@@ -136,6 +138,26 @@ fn attention_variant(name: &str, body: &str) -> String {
         .replace("/*ATTN_QUANTIZE*/", quantize)
 }
 
+/// The head_norm_rope variant `name` (see `head_norm_rope.wgsl`): whether workgroups past the
+/// normed heads copy v heads.
+fn head_norm_rope_variant(name: &str, body: &str) -> String {
+    let (decl, copy) = if name.ends_with("_v") {
+        (
+            "@group(0) @binding(5) var<storage, read_write> OV: array<f32>;",
+            "if g >= prm[0] * heads {\n        \
+             let v = g - prm[0] * heads;\n        \
+             if v >= prm[0] * heads {\n            return;\n        }\n        \
+             let src = (v / heads) * prm[8] + prm[12] + (v % heads) * HD;\n        \
+             let to = prm[11] + (v / heads) * prm[10] + (v % heads) * HD;\n        \
+             for (var d = lid; d < HD; d = d + WG) {\n            \
+             OV[to + d] = X[src + d];\n        }\n        return;\n    }",
+        )
+    } else {
+        ("", "")
+    };
+    body.replace("/*V_DECL*/", decl).replace("/*V_COPY*/", copy)
+}
+
 /// The rms_norm variant `name` (see `rms_norm.wgsl`): where its row comes from (X, or X + D
 /// also written to S) and whether it writes int8 blocks of its output.
 fn rms_norm_variant(name: &str, body: &str) -> String {
@@ -191,6 +213,8 @@ pub(crate) fn template(name: &str, subgroups: bool) -> Option<String> {
         rms_norm_variant(name, t.body)
     } else if name.starts_with("attention") {
         attention_variant(name, t.body)
+    } else if name.starts_with("head_norm_rope") {
+        head_norm_rope_variant(name, t.body)
     } else {
         t.body.to_string()
     };

@@ -80,9 +80,10 @@ impl WgpuBackend {
         Ok(out)
     }
 
-    /// `qkv_prologue` with per-head norms in three kernels that do not wait for each other:
-    /// `head_norm_rope` from q's columns of `qkv` to a new q, `head_norm_rope` from k's columns
-    /// into the k cache's rows `past ..`, and a copy of v's columns into the v cache's.
+    /// `qkv_prologue` with per-head norms in two kernels that do not wait for each other:
+    /// `head_norm_rope` from q's columns of `qkv` to a new q, and `head_norm_rope_v` from k's
+    /// columns into the k cache's rows `past ..`, whose other workgroups copy v's columns into
+    /// the v cache's.
     pub(crate) fn op_qkv_prologue(
         &self,
         qkv: &WgpuTensor,
@@ -109,7 +110,7 @@ impl WgpuBackend {
             dst_cols: qw,
             dst_start: 0,
         };
-        self.record_head_norm_rope(&to_q, &norm(q_norm))?;
+        self.record_head_norm_rope(&to_q, &norm(q_norm), None)?;
         let to_cache = HeadWindow {
             src: qkv,
             src_start: qw,
@@ -118,8 +119,8 @@ impl WgpuBackend {
             dst_cols: kvw,
             dst_start: a.past * kvw,
         };
-        self.record_head_norm_rope(&to_cache, &norm(k_norm))?;
-        self.op_write_window(v_cache, a.past, qkv, qw + kvw, kvw)?;
+        let v = (v_cache.buf_mut(), qw + kvw);
+        self.record_head_norm_rope(&to_cache, &norm(k_norm), Some(v))?;
         Ok(q)
     }
 }

@@ -136,15 +136,18 @@ impl WgpuBackend {
             dst_cols: x.cols,
             dst_start: 0,
         };
-        self.record_head_norm_rope(&window, norm)?;
+        self.record_head_norm_rope(&window, norm, None)?;
         Ok(out)
     }
 
-    /// Records `head_norm_rope.wgsl` from `window.src`'s columns to `window.dst`.
+    /// Records `head_norm_rope.wgsl` from `window.src`'s columns to `window.dst`; with
+    /// `v: Some((dst, start))` its other workgroups copy as many columns from `start` on to
+    /// `dst`, laid out as `window.dst` (`head_norm_rope_v`).
     pub(crate) fn record_head_norm_rope(
         &self,
         window: &HeadWindow<'_>,
         norm: &HeadNorm<'_>,
+        v: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<(), ComputeError> {
         let op = "head_norm_rope";
         let (x, spec) = (window.src, norm.rope);
@@ -164,23 +167,27 @@ impl WgpuBackend {
             window.src_start as u32,
             window.dst_cols as u32,
             u32_of(op, "output offset", window.dst_start)?,
+            v.map_or(0, |(_, start)| start as u32),
         ]);
-        let binds = [
+        let mut binds = vec![
             Bind::Data(&prm),
             Bind::Buffer(&chunk.buffer),
             Bind::Data(bytemuck::cast_slice(&table)),
             Bind::Buffer(x.buf()),
             Bind::Buffer(window.dst),
         ];
-        let key = KernelKey::new(op)
+        let (name, groups) = match v {
+            Some((dst, _)) => {
+                binds.push(Bind::Buffer(dst));
+                ("head_norm_rope_v", 2 * x.rows * heads)
+            }
+            None => (op, x.rows * heads),
+        };
+        let key = KernelKey::new(name)
             .with("WG", Self::reduce_threads(spec.head_dim))
             .with("HD", spec.head_dim as u32);
-        self.run(
-            op,
-            format_constants(key, norm.weight.format),
-            &binds,
-            x.rows * heads,
-        )
+        let key = format_constants(key, norm.weight.format);
+        self.run(op, key, &binds, groups)
     }
 }
 

@@ -5,7 +5,9 @@
 // bits), [6] scale plane, [7] bias plane, [8] X's row width, [9] the first column of the heads
 // in X, [10] O's row width, [11] the first element of O written (the heads may be a column
 // window of a stacked q/k/v projection, and the output rows of a KV cache). CS: per row,
-// rotary_dim / 2 (cos, sin) pairs computed on the CPU in f64.
+// rotary_dim / 2 (cos, sin) pairs computed on the CPU in f64. `head_norm_rope_v` (the k heads
+// of a stacked projection) also copies as many heads from X's column [12] on to OV, laid out
+// as O: the v heads into the v cache, by workgroups after the k heads'.
 @group(0) @binding(0) var<storage, read> prm: array<u32, 16>;
 @group(0) @binding(1) var<storage, read> WD: array<u32>;
 @group(0) @binding(2) var<storage, read> CS: array<f32>;
@@ -15,6 +17,7 @@
 /*ROPE_PAIR*/
 
 var<workgroup> head: array<f32, HD>;
+/*V_DECL*/
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32> /*SG_ARGS*/) {
@@ -22,6 +25,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     /*SG_INIT*/
     let g = group_index(wid, nwg);
     let heads = prm[1] / HD;
+    /*V_COPY*/
     if g >= prm[0] * heads {
         return;
     }
