@@ -376,18 +376,7 @@ pub trait Backend: Send + Sync {
         positions: &[u32],
         spec: &RopeSpec,
     ) -> Result<Self::Tensor, ComputeError> {
-        let [t, cols] = crate::check::head_norm_rope(
-            self.shape(&x),
-            self.weight_shape(w),
-            eps,
-            weight_offset,
-            positions.len(),
-            spec,
-        )?;
-        let per_head = self.reshape(x, t * cols / spec.head_dim, spec.head_dim)?;
-        let normed = self.rms_norm(&per_head, w, eps, weight_offset)?;
-        let normed = self.reshape(normed, t, cols)?;
-        self.rope(&normed, positions, spec)
+        head_norm_rope_in_parts(self, x, w, eps, weight_offset, positions, spec)
     }
 
     /// The start of an attention block after its stacked projection `qkv`
@@ -512,6 +501,32 @@ pub trait Backend: Send + Sync {
         state: &mut Self::Tensor,
         spec: &DeltaRuleSpec,
     ) -> Result<Self::Tensor, ComputeError>;
+}
+
+/// [`Backend::head_norm_rope`] from the backend's other operations (its default, also for
+/// backends that fuse only some head widths): checks the operands, then `rms_norm` of `x` as
+/// `[T · heads, head_dim]` and `rope`.
+pub fn head_norm_rope_in_parts<B: Backend + ?Sized>(
+    b: &B,
+    x: B::Tensor,
+    w: &B::Weight,
+    eps: f32,
+    weight_offset: f32,
+    positions: &[u32],
+    spec: &RopeSpec,
+) -> Result<B::Tensor, ComputeError> {
+    let [t, cols] = crate::check::head_norm_rope(
+        b.shape(&x),
+        b.weight_shape(w),
+        eps,
+        weight_offset,
+        positions.len(),
+        spec,
+    )?;
+    let per_head = b.reshape(x, t * cols / spec.head_dim, spec.head_dim)?;
+    let normed = b.rms_norm(&per_head, w, eps, weight_offset)?;
+    let normed = b.reshape(normed, t, cols)?;
+    b.rope(&normed, positions, spec)
 }
 
 /// [`Backend::qkv_prologue`] from the backend's other operations (its default, also for

@@ -11,7 +11,8 @@ pub mod cpu;
 mod error;
 
 pub use backend::{
-    qkv_prologue_in_parts, Activation, AttentionSpec, Backend, DeltaRuleSpec, ExpertCacheStats,
-    ExpertPart, ExpertWeightKey, QkvPrologue, RopeSpec, Routing, WeightData,
+    head_norm_rope_in_parts, qkv_prologue_in_parts, Activation, AttentionSpec, Backend,
+    DeltaRuleSpec, ExpertCacheStats, ExpertPart, ExpertWeightKey, QkvPrologue, RopeSpec, Routing,
+    WeightData,
 };
 pub use error::ComputeError;

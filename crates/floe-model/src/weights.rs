@@ -58,21 +58,23 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
             .iter()
             .map(|&(name, rows)| self.matrix_view(name, rows, cols))
             .collect::<Result<Vec<_>, _>>()?;
-        let format = views[0].format;
-        if views.iter().any(|v| v.format != format) {
-            return Ok(None);
-        }
         let names = parts.iter().map(|p| p.0).collect::<Vec<_>>().join(" + ");
-        let pieces: Vec<(usize, &[u8])> = parts
+        let parts: Vec<WeightData> = parts
             .iter()
-            .zip(&views)
-            .map(|(&(_, rows), v)| (rows, &v.bytes[..]))
+            .zip(views)
+            .map(|(&(_, rows), v)| WeightData {
+                format: v.format,
+                rows,
+                cols,
+                bytes: v.bytes,
+            })
             .collect();
-        let bytes = floe_quant::concat_rows(format, cols, &pieces)
-            .map_err(|e| ModelError::tensor(&names, e.to_string()))?;
-        let rows = parts.iter().map(|p| p.1).sum();
-        self.upload(&names, format, rows, cols, bytes::Bytes::from(bytes))
-            .map(Some)
+        match stack_rows(&names, &parts)? {
+            Some(w) => self
+                .upload(&names, w.format, w.rows, w.cols, w.bytes)
+                .map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The dense tensor `name`, checked to be `[rows, cols]`.
@@ -139,4 +141,31 @@ impl<'a, B: Backend> WeightLoader<'a, B> {
             })
             .map_err(|e| ModelError::tensor(name, e.to_string()))
     }
+}
+
+/// `parts` (matrices of one width) as one weight whose rows are theirs in order
+/// (`floe_quant::concat_rows`), or `None` when they differ in format or width; `what` names
+/// them in an error.
+pub(crate) fn stack_rows(
+    what: &str,
+    parts: &[WeightData],
+) -> Result<Option<WeightData>, ModelError> {
+    let Some(first) = parts.first() else {
+        return Ok(None);
+    };
+    if parts
+        .iter()
+        .any(|p| p.format != first.format || p.cols != first.cols)
+    {
+        return Ok(None);
+    }
+    let pieces: Vec<(usize, &[u8])> = parts.iter().map(|p| (p.rows, &p.bytes[..])).collect();
+    let bytes = floe_quant::concat_rows(first.format, first.cols, &pieces)
+        .map_err(|e| ModelError::tensor(what, e.to_string()))?;
+    Ok(Some(WeightData {
+        format: first.format,
+        rows: parts.iter().map(|p| p.rows).sum(),
+        cols: first.cols,
+        bytes: bytes::Bytes::from(bytes),
+    }))
 }

@@ -427,6 +427,11 @@ impl Backend for WgpuBackend {
         positions: &[u32],
         spec: &RopeSpec,
     ) -> Result<WgpuTensor, ComputeError> {
+        if spec.head_dim > MAX_FUSED_HEAD_DIM {
+            // The head does not fit the kernel's workgroup memory: the two operations.
+            let parts = floe_compute::head_norm_rope_in_parts;
+            return parts(self, x, w, eps, weight_offset, positions, spec);
+        }
         check::head_norm_rope(
             x.shape(),
             [w.rows, w.cols],
@@ -435,13 +440,6 @@ impl Backend for WgpuBackend {
             positions.len(),
             spec,
         )?;
-        if spec.head_dim > MAX_FUSED_HEAD_DIM {
-            // The head does not fit the kernel's workgroup memory: the two operations.
-            let [t, cols] = x.shape();
-            let per_head = self.reshape(x, t * cols / spec.head_dim, spec.head_dim)?;
-            let normed = self.op_rms_norm(&per_head, w, eps, weight_offset)?;
-            return self.op_rope(&self.reshape(normed, t, cols)?, positions, spec);
-        }
         let norm = HeadNorm {
             weight: w,
             eps,

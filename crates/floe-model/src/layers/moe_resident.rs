@@ -13,6 +13,7 @@ use floe_compute::{Backend, WeightData};
 use floe_format::{Checkpoint, ExpertSource, ExpertView, FormatError};
 
 use crate::layers::moe::ExpertShape;
+use crate::weights::stack_rows;
 use crate::{ModelError, Timings};
 
 /// The parts of one expert blob, checked against `shape`: `[gate, up, down]`.
@@ -201,31 +202,14 @@ fn fused_gate_up(
     up: &[WeightData],
     layer: u32,
 ) -> Result<Option<Vec<WeightData>>, ModelError> {
-    if gate.iter().zip(up).any(|(g, u)| g.format != u.format) {
-        return Ok(None);
-    }
-    gate.iter()
+    let stacked = gate
+        .iter()
         .zip(up)
         .enumerate()
         .map(|(id, (g, u))| {
-            let bytes = floe_quant::concat_rows(
-                g.format,
-                g.cols,
-                &[(g.rows, &g.bytes[..]), (u.rows, &u.bytes[..])],
-            )
-            .map_err(|e| {
-                ModelError::tensor(
-                    format!("layer {layer} expert {id} gate and up"),
-                    e.to_string(),
-                )
-            })?;
-            Ok(WeightData {
-                format: g.format,
-                rows: g.rows + u.rows,
-                cols: g.cols,
-                bytes: Bytes::from(bytes),
-            })
+            let what = format!("layer {layer} expert {id} gate and up");
+            stack_rows(&what, &[g.clone(), u.clone()])
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(stacked.into_iter().collect())
 }

@@ -17,9 +17,22 @@ impl WgpuBackend {
         a: &WgpuTensor,
         b: &WgpuTensor,
     ) -> Result<WgpuTensor, ComputeError> {
-        let out = self.alloc(name, a.rows, a.cols)?;
-        let n = a.rows * a.cols;
-        let prm = params(&[u32_of(name, "elements", n)?, op, a.cols as u32]);
+        self.record_elementwise(name, op, a, b, a.shape())
+    }
+
+    /// Element-wise kernel `op` with a `[rows, cols]` output (`a`'s shape, or half its width
+    /// for op 6, the SwiGLU of `a`'s halves).
+    fn record_elementwise(
+        &self,
+        name: &'static str,
+        op: u32,
+        a: &WgpuTensor,
+        b: &WgpuTensor,
+        [rows, cols]: [usize; 2],
+    ) -> Result<WgpuTensor, ComputeError> {
+        let out = self.alloc(name, rows, cols)?;
+        let n = rows * cols;
+        let prm = params(&[u32_of(name, "elements", n)?, op, cols as u32]);
         let binds = [
             Bind::Data(&prm),
             Bind::Buffer(a.buf()),
@@ -57,20 +70,7 @@ impl WgpuBackend {
         let Some(produced) = self.int8_producer(gate.rows, cols) else {
             return match half {
                 None => self.op_elementwise("swiglu", 3, gate, up),
-                Some(h) => {
-                    let out = self.alloc("swiglu_packed", gate.rows, h)?;
-                    let n = gate.rows * h;
-                    let prm = params(&[u32_of("swiglu_packed", "elements", n)?, 6, h as u32]);
-                    let binds = [
-                        Bind::Data(&prm),
-                        Bind::Buffer(gate.buf()),
-                        Bind::Buffer(gate.buf()),
-                        Bind::Buffer(out.buf()),
-                    ];
-                    let key = KernelKey::new("elementwise");
-                    self.run("swiglu_packed", key, &binds, n.div_ceil(256))?;
-                    Ok(out)
-                }
+                Some(h) => self.record_elementwise("swiglu_packed", 6, gate, gate, [gate.rows, h]),
             };
         };
         let out = self.alloc("swiglu", gate.rows, cols)?;

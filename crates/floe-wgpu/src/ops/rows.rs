@@ -49,26 +49,13 @@ impl WgpuBackend {
         at_row: usize,
         src: &WgpuTensor,
     ) -> Result<(), ComputeError> {
-        self.op_write_window(dst, at_row, src, 0, src.cols)
-    }
-
-    /// Copies columns `start .. start + width` of every row of `src` over rows `at_row ..` of
-    /// `dst` (`width` columns wide).
-    pub(crate) fn op_write_window(
-        &self,
-        dst: &mut WgpuTensor,
-        at_row: usize,
-        src: &WgpuTensor,
-        start: usize,
-        width: usize,
-    ) -> Result<(), ComputeError> {
-        let n = src.rows * width;
+        let n = src.rows * src.cols;
         let prm = params(&[
             2,
             u32_of("write_rows", "elements", n)?,
-            width as u32,
             src.cols as u32,
-            start as u32,
+            src.cols as u32,
+            0,
             u32_of("write_rows", "offset", at_row * dst.cols)?,
             dst.cols as u32,
         ]);

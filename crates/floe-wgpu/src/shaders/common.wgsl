@@ -20,3 +20,8 @@ fn bf16_bits_to_f32(bits: u32) -> f32 {
 fn silu(x: f32) -> f32 {
     return x / (1.0 + exp(-x));
 }
+
+// Whether (v, i) comes before (w, j): the larger value, the lower index on ties.
+fn pair_better(v: f32, i: u32, w: f32, j: u32) -> bool {
+    return v > w || (v == w && i < j);
+}

@@ -31,11 +31,6 @@ fn wg_max(v: f32) -> f32 {
 
 var<workgroup> red_i: array<u32, WG>;
 
-// Whether (v, i) comes before (w, j): the larger value, the lower index on ties.
-fn pair_better(v: f32, i: u32, w: f32, j: u32) -> bool {
-    return v > w || (v == w && i < j);
-}
-
 // The best (value, index) pair the workgroup proposes (values not NaN), as (value bits, index).
 fn wg_best(v: f32, i: u32) -> vec2<u32> {
     let m = subgroupMax(v);
