@@ -79,6 +79,7 @@ fn gpu_flags_with_the_cpu_backend_are_an_error() {
         &["--gpu-profile"][..],
         &["--gpu-submit-after", "16"][..],
         &["--gpu-int8-activations"][..],
+        &["--gpu-f32-activations"][..],
     ] {
         let mut args = vec!["logits", "no-such-dir", "--tokens", "1", "--backend", "cpu"];
         args.extend_from_slice(flag);
@@ -224,21 +225,29 @@ fn int8_activations_cost_about_what_8_bit_weights_cost() {
         "--allow-software",
         "--resident-experts",
     ];
-    let f32_x = logits(&q8_model, tokens, &gpu);
+    let with = |flag: Option<&str>| {
+        let mut args = gpu.to_vec();
+        args.extend(flag);
+        logits(&q8_model, tokens, &args)
+    };
+    let f32_x = with(Some("--gpu-f32-activations"));
     if !f32_x.status.success() && !require_gpu() {
         eprintln!("notice: skipping the int8 activation comparison, no wgpu adapter");
         return;
     }
     assert!(f32_x.status.success(), "{}", stderr(&f32_x));
-    let mut args = gpu.to_vec();
-    args.push("--gpu-int8-activations");
-    let int8_x = logits(&q8_model, tokens, &args);
+    // int8 activations are the default; the flag that asked for them still does.
+    let int8_x = with(None);
     assert!(int8_x.status.success(), "{}", stderr(&int8_x));
+    let asked = with(Some("--gpu-int8-activations"));
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    assert_eq!(rows(&asked), rows(&int8_x));
     let reference = logits(&exact_model, tokens, &["--backend", "cpu"]);
     assert!(reference.status.success(), "{}", stderr(&reference));
     // Quantizing x to 8 bits per 32 values should cost about what quantizing the weights to
     // 8 bits per 32 values costs (measured on this model: 1.5-2.0% of the largest logit
-    // each), and must cost something, or the int8 kernels did not run.
+    // each), and must cost something, or the int8 kernels did not run. With f32 x the GPU
+    // matches the CPU backend on the same weights.
     let weights_cost = relative_gaps(&rows(&f32_x), &rows(&reference));
     let x_cost = relative_gaps(&rows(&int8_x), &rows(&f32_x));
     for (i, (x, w)) in x_cost.iter().zip(&weights_cost).enumerate() {
@@ -247,4 +256,20 @@ fn int8_activations_cost_about_what_8_bit_weights_cost() {
             "position {i}: int8 x moved the logits by {x} of their largest, 8-bit weights by {w}"
         );
     }
+    let cpu_q8 = logits(
+        &q8_model,
+        tokens,
+        &["--backend", "cpu", "--resident-experts"],
+    );
+    assert!(cpu_q8.status.success(), "{}", stderr(&cpu_q8));
+    assert_close(&rows(&f32_x), &rows(&cpu_q8), 1e-4, "--gpu-f32-activations");
+    let mut both = gpu.to_vec();
+    both.extend(["--gpu-f32-activations", "--gpu-int8-activations"]);
+    let both = logits(&q8_model, tokens, &both);
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("--gpu-f32-activations"),
+        "{}",
+        stderr(&both)
+    );
 }

@@ -49,9 +49,15 @@ pub struct BackendArgs {
     /// GPU starts on a token's first kernels while the CPU records the rest.
     #[arg(long, value_name = "DISPATCHES", value_parser = clap::value_parser!(u64).range(1..))]
     pub gpu_submit_after: Option<u64>,
-    /// Quantize activations to int8 per 32 values for the GPU's products over 4-bit affine and
-    /// Q8_0 weights (integer dot products: faster; each x value is off by at most 1/254 of its
-    /// block's largest magnitude). wgpu backend; off by default.
+    /// Keep activations in f32 for the GPU's products over 4-bit affine and Q8_0 weights, so
+    /// results match the CPU backend's (wgpu backend). By default they are quantized to int8
+    /// per 32 values and multiplied by integer dot products, as llama.cpp's GPU backends do:
+    /// about twice as fast for q4, each x value off by at most 1/254 of its block's largest
+    /// magnitude.
+    #[arg(long, conflicts_with = "gpu_int8_activations")]
+    pub gpu_f32_activations: bool,
+    /// Quantize activations to int8 for the GPU's q4 and Q8_0 products: the default (the flag
+    /// is kept so that earlier commands still run). wgpu backend.
     #[arg(long)]
     pub gpu_int8_activations: bool,
 }
@@ -95,9 +101,10 @@ fn reject_gpu_flags(args: &BackendArgs, backend: &str) -> anyhow::Result<()> {
         || args.gpu_profile
         || args.gpu_submit_after.is_some()
         || args.gpu_int8_activations
+        || args.gpu_f32_activations
     {
         bail!(
-            "--adapter, --allow-software, --gpu-expert-cache, --gpu-profile, --gpu-submit-after and --gpu-int8-activations configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
+            "--adapter, --allow-software, --gpu-expert-cache, --gpu-profile, --gpu-submit-after, --gpu-f32-activations and --gpu-int8-activations configure the wgpu backend; they do not apply to --backend {backend} (use --backend wgpu or auto)"
         );
     }
     Ok(())
@@ -127,7 +134,7 @@ mod wgpu_backend {
             allow_software: args.allow_software,
             expert_cache_bytes: args.gpu_expert_cache.saturating_mul(1 << 20),
             profile_kernels: args.gpu_profile,
-            int8_activations: args.gpu_int8_activations,
+            int8_activations: !args.gpu_f32_activations,
             max_pending_dispatches: args
                 .gpu_submit_after
                 .map_or(defaults.max_pending_dispatches, |n| n as usize),

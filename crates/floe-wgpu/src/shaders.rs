@@ -8,6 +8,9 @@ const AFFINE_SCALE: &str = include_str!("shaders/affine_scale.wgsl");
 const QUANTIZE_BLOCK: &str = include_str!("shaders/quantize_block.wgsl");
 const ROPE_PAIR: &str = include_str!("shaders/rope_pair.wgsl");
 
+/// The widest head whose attention output `attention_q` quantizes (its workgroup keeps the head).
+pub(crate) const MAX_Q_HEAD_DIM: usize = 512;
+
 /// Entry-point parameters and their copies into globals, for kernels that reduce with subgroups.
 const SG_ARGS: &str = ", @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) sg_num: u32";
 const SG_INIT: &str = "g_lane = sg_lane; g_sgid = sg_id; g_nsg = sg_num;";
@@ -60,6 +63,9 @@ fn lookup(name: &str) -> Option<Template> {
         "softmax_topk" => t(include_str!("shaders/softmax_topk.wgsl"), true, false),
         "quantize_x" => t(include_str!("shaders/quantize_x.wgsl"), false, false),
         "attention" | "attention_q" => t(include_str!("shaders/attention.wgsl"), true, false),
+        "attention_merge" | "attention_merge_q" => {
+            t(include_str!("shaders/attention_merge.wgsl"), true, false)
+        }
         "conv1d" => t(include_str!("shaders/conv1d.wgsl"), false, true),
         "delta_rule" => t(include_str!("shaders/delta_rule.wgsl"), false, false),
         _ => None,
@@ -113,29 +119,45 @@ fn matvec1(name: &str) -> Option<String> {
     Some(format!("{COMMON}{body}"))
 }
 
-/// The declarations of a producer kernel's int8 output (binding `binding`, the blocks of its
-/// f32 output `O`; see `quantize_block.wgsl`).
-fn int8_output(binding: u32) -> String {
+/// The declarations of a producer kernel's int8 output (binding `binding`; see
+/// `quantize_block.wgsl`): x value `i` is `value` (an expression of `i`), and `store` (a
+/// statement of `i` and the value `v`) runs with each.
+fn int8_output(binding: u32, value: &str, store: &str) -> String {
     format!(
         "@group(0) @binding({binding}) var<storage, read_write> XQ: array<u32>;\n\
-         fn qx_value(i: u32) -> f32 {{ return O[i]; }}\n{QUANTIZE_BLOCK}"
+         fn qx_value(i: u32) -> f32 {{ return {value}; }}\n\
+         fn qx_store(i: u32, v: f32) {{ {store} }}\n{QUANTIZE_BLOCK}"
     )
 }
 
-/// The attention variant `name` (see `attention.wgsl`): whether it writes int8 blocks of its
-/// output, each workgroup those of its head.
+/// The attention variant `name` (see `attention.wgsl` and `attention_merge.wgsl`): whether it
+/// writes int8 blocks of its output, each workgroup those of its head (kept in workgroup memory
+/// as they are written).
 fn attention_variant(name: &str, body: &str) -> String {
-    let (decl, quantize) = if name.ends_with("_q") {
+    let (keep_hook, quantize_hook, binding) = if name.starts_with("attention_merge") {
+        ("/*MERGE_KEEP*/", "/*MERGE_QUANTIZE*/", 3)
+    } else {
+        ("/*ATTN_KEEP*/", "/*ATTN_QUANTIZE*/", 5)
+    };
+    let (decl, keep, quantize) = if name.ends_with("_q") {
         (
-            int8_output(6),
-            "storageBarrier();\n    \
-             quantize_blocks(qb, hd / 32u, qb / 32u);",
+            format!(
+                "var<workgroup> head_out: array<f32, {MAX_Q_HEAD_DIM}>;\nvar<private> qb_start: u32;\n{}",
+                int8_output(binding, "head_out[i - qb_start]", "")
+            ),
+            if keep_hook == "/*MERGE_KEEP*/" {
+                "head_out[d] = acc * inv;"
+            } else {
+                "head_out[d] = sum[i] * inv;"
+            },
+            "workgroupBarrier();\n    qb_start = qb;\n    quantize_blocks(qb, hd / 32u, qb / 32u);",
         )
     } else {
-        (String::new(), "")
+        (String::new(), "", "")
     };
     body.replace("/*Q_DECL*/", &decl)
-        .replace("/*ATTN_QUANTIZE*/", quantize)
+        .replace(keep_hook, keep)
+        .replace(quantize_hook, quantize)
 }
 
 /// The head_norm_rope variant `name` (see `head_norm_rope.wgsl`): whether workgroups past the
@@ -161,29 +183,37 @@ fn head_norm_rope_variant(name: &str, body: &str) -> String {
 /// The rms_norm variant `name` (see `rms_norm.wgsl`): where its row comes from (X, or X + D
 /// also written to S) and whether it writes int8 blocks of its output.
 fn rms_norm_variant(name: &str, body: &str) -> String {
-    let add = name.starts_with("add_");
-    let input = if add {
-        "@group(0) @binding(4) var<storage, read> D: array<f32>;\n\
-         @group(0) @binding(5) var<storage, read_write> S: array<f32>;\n\
-         fn first_value(i: u32) -> f32 { let v = X[i] + D[i]; S[i] = v; return v; }\n\
-         fn row_value(i: u32) -> f32 { return X[i] + D[i]; }\n"
-    } else {
-        "fn first_value(i: u32) -> f32 { return X[i]; }\n\
-         fn row_value(i: u32) -> f32 { return X[i]; }\n"
-    };
-    let (decl, quantize) = if name.ends_with("_q") {
+    let (input, quant_binding) = if name.starts_with("add_") {
         (
-            int8_output(if add { 6 } else { 4 }),
-            // Every invocation's O values, then the row's blocks.
-            "storageBarrier();\n    \
-             quantize_blocks(base, g_cols / 32u, row * (g_cols / 32u));",
+            "@group(0) @binding(4) var<storage, read> D: array<f32>;\n\
+             @group(0) @binding(5) var<storage, read_write> S: array<f32>;\n\
+             fn first_value(i: u32) -> f32 { let v = X[i] + D[i]; S[i] = v; return v; }\n\
+             fn row_value(i: u32) -> f32 { return X[i] + D[i]; }\n",
+            6,
         )
     } else {
-        (String::new(), "")
+        (
+            "fn first_value(i: u32) -> f32 { return X[i]; }\n\
+             fn row_value(i: u32) -> f32 { return X[i]; }\n",
+            4,
+        )
+    };
+    let output = if name.ends_with("_q") {
+        // Each value computed once, in qx_value, stored by qx_store.
+        "quantize_blocks(base, g_cols / 32u, row * (g_cols / 32u));".to_string()
+    } else {
+        "for (var c = lid; c < g_cols; c = c + WG) {\n        \
+         O[base + c] = normed(base + c);\n    }"
+            .to_string()
+    };
+    let decl = if name.ends_with("_q") {
+        int8_output(quant_binding, "normed(i)", "O[i] = v;")
+    } else {
+        String::new()
     };
     body.replace("/*NORM_INPUT*/", input)
         .replace("/*NORM_QUANT_DECL*/", &decl)
-        .replace("/*NORM_QUANTIZE*/", quantize)
+        .replace("/*NORM_OUTPUT*/", &output)
 }
 
 /// The source of kernel `name` (without its constants), with subgroup or workgroup-memory

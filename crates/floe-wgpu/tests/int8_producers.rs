@@ -102,14 +102,35 @@ fn producers_write_what_quantize_x_would(format: &'static str, rows: usize) {
     };
     let a = b.attention(&q, &k, &v, &spec).unwrap();
     same_as_fresh(&b, &format!("{format} attention"), &a, &w);
+    // A long context: attention split over ranges of positions, merged by the producer.
+    let q = upload(&mut case);
+    let long = 300;
+    let (k, v) = (
+        b.upload(
+            &case.values((long + rows) * 256, -1.0, 1.0),
+            long + rows,
+            256,
+        )
+        .unwrap(),
+        b.upload(
+            &case.values((long + rows) * 256, -1.0, 1.0),
+            long + rows,
+            256,
+        )
+        .unwrap(),
+    );
+    let spec = AttentionSpec { past: long, ..spec };
+    let a = b.attention(&q, &k, &v, &spec).unwrap();
+    same_as_fresh(&b, &format!("{format} split attention"), &a, &w);
 
-    // Only the five fresh uploads were quantized by quantize_x.
-    assert_eq!(dispatches(&b, "quantize_x"), before + 5, "{format}");
+    // Only the six fresh uploads were quantized by quantize_x.
+    assert_eq!(dispatches(&b, "quantize_x"), before + 6, "{format}");
     for (kernel, runs) in [
         ("rms_norm_q", 1),
         ("add_rms_norm_q", 1),
         ("swiglu_q", 2),
         ("attention_q", 1),
+        ("attention_merge_q", 1),
     ] {
         assert_eq!(dispatches(&b, kernel), runs, "{format}: {kernel}");
     }
@@ -138,6 +159,7 @@ fn q8_0_producers_write_what_quantize_x_would() {
 fn without_int8_activations_the_producers_write_no_blocks() {
     let Some(b) = common::open(WgpuOptions {
         profile_kernels: true,
+        int8_activations: false,
         ..WgpuOptions::default()
     }) else {
         return;

@@ -122,6 +122,13 @@ macro_rules! backend_conformance_tests {
                 gqa8_t3_past2: (3, 8, 1, 64, 2, 8, 1.0),
                 gqa2_t32_past0: (32, 4, 2, 64, 0, 40, 1.0),
                 large_scores_t5_past6: (5, 4, 2, 64, 6, 16, 12.0),
+                gqa2_t2_past1500_long: (2, 4, 2, 64, 1500, 1510, 1.0),
+                large_scores_t1_past2100_long: (1, 4, 2, 64, 2100, 2101, 12.0),
+                gqa2_t3_past4_d24_odd_width: (3, 2, 1, 24, 4, 8, 1.0),
+                gqa2_t2_past20_d576_wide: (2, 2, 1, 576, 20, 24, 1.0),
+                gqa2_t1_past300_d576_wide: (1, 2, 1, 576, 300, 301, 1.0),
+                gqa2_t7_past200: (7, 4, 2, 64, 200, 210, 1.0),
+                gqa2_t100_past40_empty_ranges: (100, 2, 1, 32, 40, 140, 1.0),
             });
             $crate::__conformance_group!(qkv_prologue, qkv_prologue {
                 f32_t1_gqa4_d128_past7: ("f32", 1, 8, 2, 128, 128, 7, 12),

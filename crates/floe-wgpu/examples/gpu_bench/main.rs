@@ -15,6 +15,7 @@
 //! `--tune` also sweeps the matrix-vector workgroup shapes and code decodings (of every format,
 //! or of those `--tune-formats` lists).
 
+mod attention;
 mod ceilings;
 mod chain;
 
@@ -479,6 +480,7 @@ fn main() -> Result<()> {
         experts,
     )?);
     table.extend(chain::bench(&b, &mut rng, args.tune)?);
+    table.extend(attention::bench(&b, &mut rng, ceiling)?);
     println!(
         "\nsummary (copy ceiling {ceiling:.0} GB/s on {}):",
         b.adapter().name

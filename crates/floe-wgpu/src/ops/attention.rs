@@ -1,8 +1,10 @@
-//! Causal grouped-query attention in one kernel (`attention.wgsl`), one workgroup per (query
-//! row, head): scores, a numerically stable softmax (maximum subtracted), and the
-//! probability-weighted sum of values. Query rows are processed in chunks whose score matrix
-//! fits a bounded scratch buffer. With int8 activations the kernel also writes the int8 blocks
-//! of its output, for the output projection.
+//! Causal grouped-query attention (`attention.wgsl`): a workgroup per (query row, head) computes
+//! scores, a numerically stable softmax (online, over chunks of positions held in workgroup
+//! memory) and the probability-weighted sum of values. When query rows × heads are too few to
+//! fill the GPU (decode) and the context is long, each (row, head) is split over ranges of
+//! positions and a second kernel merges the splits (`attention_merge.wgsl`, flash-decoding).
+//! With int8 activations the kernel that writes the output also writes its int8 blocks, for
+//! the output projection.
 
 use floe_compute::{AttentionSpec, ComputeError, QkvPrologue};
 
@@ -10,13 +12,31 @@ use crate::backend::{params, u32_of, WgpuBackend};
 use crate::ops::{HeadNorm, HeadWindow};
 use crate::pipelines::KernelKey;
 use crate::recorder::Bind;
+use crate::shaders::MAX_Q_HEAD_DIM;
 use crate::tensor::{WgpuTensor, WgpuWeight};
 
-/// The most scratch bytes one chunk of query rows may use for its scores.
-const SCRATCH_BYTES: u64 = 64 << 20;
-
-/// Invocations per (query row, head): one per output dimension of a 128-wide head.
+/// Invocations per (query row, head, split).
 const ATTENTION_THREADS: u32 = 128;
+
+/// Positions per split when attention is split.
+const SPLIT_POSITIONS: usize = 128;
+
+/// Attention is split only when query rows × heads are fewer than this many workgroups.
+const SPLIT_BELOW_WORKGROUPS: usize = 1024;
+
+/// The most splits per (query row, head) (`MAX_SPLITS` of `attention_merge.wgsl`).
+const MAX_SPLITS: usize = 256;
+
+/// How many ranges of positions each (query row, head) of `tokens` query rows after `past`
+/// cached ones is split into: 1 when the rows and heads alone give the GPU enough workgroups or
+/// the context is short, else enough ranges of `SPLIT_POSITIONS` to cover the context.
+fn splits(tokens: usize, heads: usize, past: usize) -> usize {
+    let context = past + tokens;
+    if tokens * heads >= SPLIT_BELOW_WORKGROUPS || context <= SPLIT_POSITIONS {
+        return 1;
+    }
+    context.div_ceil(SPLIT_POSITIONS).min(MAX_SPLITS)
+}
 
 impl WgpuBackend {
     pub(crate) fn op_attention(
@@ -26,41 +46,33 @@ impl WgpuBackend {
         v: &WgpuTensor,
         spec: &AttentionSpec,
     ) -> Result<WgpuTensor, ComputeError> {
+        let op = "attention";
         let tokens = q.rows;
-        let len = spec.past + tokens;
-        let row_bytes = (spec.n_heads * len * 4) as u64;
-        let limit = SCRATCH_BYTES.min(self.gpu.caps.max_binding);
-        if row_bytes > limit {
-            return Err(ComputeError::Unsupported(format!(
-                "attention: the scores of one query row ({} heads × {len} positions) take {row_bytes} bytes, more than {limit}",
-                spec.n_heads
-            )));
-        }
-        let chunk_rows = ((limit / row_bytes) as usize).min(tokens);
-        let out = self.alloc("attention", tokens, q.cols)?;
-        let scratch = self.pool.take(chunk_rows as u64 * row_bytes);
+        let context = spec.past + tokens;
+        u32_of(op, "positions", context)?;
+        let out = self.alloc(op, tokens, q.cols)?;
         let produced = self
             .int8_producer(tokens, q.cols)
-            .filter(|_| spec.head_dim.is_multiple_of(32));
-        let mut q0 = 0;
-        while q0 < tokens {
-            let n = chunk_rows.min(tokens - q0);
-            let prm = params(&[
-                n as u32,
-                spec.n_heads as u32,
-                spec.n_kv_heads as u32,
-                spec.head_dim as u32,
-                u32_of("attention", "past", spec.past)?,
-                u32_of("attention", "positions", len)?,
-                spec.scale.to_bits(),
-                q0 as u32,
-            ]);
+            .filter(|_| spec.head_dim.is_multiple_of(32) && spec.head_dim <= MAX_Q_HEAD_DIM);
+        let splits = splits(tokens, spec.n_heads, spec.past);
+        let span = context.div_ceil(splits);
+        let prm = params(&[
+            u32_of(op, "query rows", tokens)?,
+            spec.n_heads as u32,
+            spec.n_kv_heads as u32,
+            spec.head_dim as u32,
+            spec.past as u32,
+            spec.scale.to_bits(),
+            span as u32,
+            splits as u32,
+        ]);
+        let workgroups = tokens * spec.n_heads;
+        if splits == 1 {
             let mut binds = vec![
                 Bind::Data(&prm),
                 Bind::Buffer(q.buf()),
                 Bind::Buffer(k.buf()),
                 Bind::Buffer(v.buf()),
-                Bind::Buffer(scratch.buffer()),
                 Bind::Buffer(out.buf()),
             ];
             let key = match &produced {
@@ -70,9 +82,34 @@ impl WgpuBackend {
                 }
                 None => KernelKey::new("attention"),
             };
-            let key = key.with("WG", ATTENTION_THREADS);
-            self.run("attention", key, &binds, n * spec.n_heads)?;
-            q0 += n;
+            self.run(op, key.with("WG", ATTENTION_THREADS), &binds, workgroups)?;
+        } else {
+            // Per (row, head, split): the maximum, the sum and head_dim unnormalized sums.
+            let parts = self
+                .pool
+                .take((workgroups * splits * (spec.head_dim + 2) * 4) as u64);
+            let binds = [
+                Bind::Data(&prm),
+                Bind::Buffer(q.buf()),
+                Bind::Buffer(k.buf()),
+                Bind::Buffer(v.buf()),
+                Bind::Buffer(parts.buffer()),
+            ];
+            let key = KernelKey::new("attention").with("WG", ATTENTION_THREADS);
+            self.run(op, key, &binds, workgroups * splits)?;
+            let mut binds = vec![
+                Bind::Data(&prm),
+                Bind::Buffer(parts.buffer()),
+                Bind::Buffer(out.buf()),
+            ];
+            let key = match &produced {
+                Some(p) => {
+                    binds.push(Bind::Buffer(p.buffer()));
+                    KernelKey::new("attention_merge_q").with("ORDER", p.order())
+                }
+                None => KernelKey::new("attention_merge"),
+            };
+            self.run(op, key.with("WG", ATTENTION_THREADS), &binds, workgroups)?;
         }
         if let Some(p) = produced {
             self.keep_produced(&out, p);

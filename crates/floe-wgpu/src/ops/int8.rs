@@ -30,7 +30,7 @@ pub(crate) struct QuantizedX {
     blocks: Arc<PooledBuffer>,
 }
 
-/// Bytes of one quantized block of 32 x values: 8 code words, d, Σ x and two pad words.
+/// Bytes of one quantized block of 32 x values: 8 code words, d, Σ x, Σ q and a pad word.
 const BLOCK_BYTES: u64 = 48;
 
 /// Invocations of a workgroup that quantizes 8 blocks, one code word each.

@@ -9,6 +9,8 @@ fn qx_value(i: u32) -> f32 {
     return X[i];
 }
 
+fn qx_store(i: u32, v: f32) {}
+
 /*QUANTIZE_BLOCK*/
 
 @compute @workgroup_size(WG)
