@@ -9,6 +9,7 @@
 use floe_compute::{AttentionSpec, ComputeError, QkvPrologue};
 
 use crate::backend::{params, u32_of, WgpuBackend};
+use crate::ops::int8::ProducedInt8;
 use crate::ops::{HeadNorm, HeadWindow};
 use crate::pipelines::KernelKey;
 use crate::recorder::Bind;
@@ -67,54 +68,56 @@ impl WgpuBackend {
             splits as u32,
         ]);
         let workgroups = tokens * spec.n_heads;
-        if splits == 1 {
-            let mut binds = vec![
-                Bind::Data(&prm),
-                Bind::Buffer(q.buf()),
-                Bind::Buffer(k.buf()),
-                Bind::Buffer(v.buf()),
-                Bind::Buffer(out.buf()),
-            ];
-            let key = match &produced {
-                Some(p) => {
-                    binds.push(Bind::Buffer(p.buffer()));
-                    KernelKey::new("attention_q").with("ORDER", p.order())
-                }
-                None => KernelKey::new("attention"),
-            };
-            self.run(op, key.with("WG", ATTENTION_THREADS), &binds, workgroups)?;
-        } else {
-            // Per (row, head, split): the maximum, the sum and head_dim unnormalized sums.
-            let parts = self
-                .pool
-                .take((workgroups * splits * (spec.head_dim + 2) * 4) as u64);
-            let binds = [
-                Bind::Data(&prm),
-                Bind::Buffer(q.buf()),
-                Bind::Buffer(k.buf()),
-                Bind::Buffer(v.buf()),
-                Bind::Buffer(parts.buffer()),
-            ];
-            let key = KernelKey::new("attention").with("WG", ATTENTION_THREADS);
-            self.run(op, key, &binds, workgroups * splits)?;
-            let mut binds = vec![
+        // Several splits write, per (row, head, split), the maximum, the sum and head_dim
+        // unnormalized sums, which the merge kernel turns into the output.
+        let parts = (splits > 1).then(|| {
+            self.pool
+                .take((workgroups * splits * (spec.head_dim + 2) * 4) as u64)
+        });
+        let dst = parts.as_ref().map_or(out.buf(), |p| p.buffer());
+        let binds = vec![
+            Bind::Data(&prm),
+            Bind::Buffer(q.buf()),
+            Bind::Buffer(k.buf()),
+            Bind::Buffer(v.buf()),
+            Bind::Buffer(dst),
+        ];
+        let attention_produces = produced.as_ref().filter(|_| parts.is_none());
+        let names = ("attention", "attention_q");
+        self.run_producer(op, names, binds, attention_produces, workgroups * splits)?;
+        if let Some(parts) = &parts {
+            let binds = vec![
                 Bind::Data(&prm),
                 Bind::Buffer(parts.buffer()),
                 Bind::Buffer(out.buf()),
             ];
-            let key = match &produced {
-                Some(p) => {
-                    binds.push(Bind::Buffer(p.buffer()));
-                    KernelKey::new("attention_merge_q").with("ORDER", p.order())
-                }
-                None => KernelKey::new("attention_merge"),
-            };
-            self.run(op, key.with("WG", ATTENTION_THREADS), &binds, workgroups)?;
+            let names = ("attention_merge", "attention_merge_q");
+            self.run_producer(op, names, binds, produced.as_ref(), workgroups)?;
         }
         if let Some(p) = produced {
             self.keep_produced(&out, p);
         }
         Ok(out)
+    }
+
+    /// Runs kernel `names.0` over `binds`, or, when `produced` asks for int8 blocks, `names.1`
+    /// with the blocks' buffer bound last.
+    fn run_producer<'a>(
+        &self,
+        op: &'static str,
+        names: (&'static str, &'static str),
+        mut binds: Vec<Bind<'a>>,
+        produced: Option<&'a ProducedInt8>,
+        groups: usize,
+    ) -> Result<(), ComputeError> {
+        let key = match produced {
+            Some(p) => {
+                binds.push(Bind::Buffer(p.buffer()));
+                KernelKey::new(names.1).with("ORDER", p.order())
+            }
+            None => KernelKey::new(names.0),
+        };
+        self.run(op, key.with("WG", ATTENTION_THREADS), &binds, groups)
     }
 
     /// `qkv_prologue` with per-head norms in two kernels that do not wait for each other:
