@@ -41,15 +41,10 @@ pub struct BackendArgs {
     #[arg(long, value_name = "MIB", default_value_t = 0)]
     pub gpu_expert_cache: u64,
     /// Time every GPU kernel with timestamp queries and print the GPU time per kernel to stderr
-    /// at the end (wgpu backend). Where the adapter can write timestamps inside compute passes,
-    /// each dispatch is charged what it adds to the stream (launch, barrier and work); else each
-    /// dispatch gets a pass of its own. Every submit waits, so the run itself is slower.
+    /// at the end (wgpu backend). Each dispatch then gets a compute pass of its own and every
+    /// submit waits, so the run itself is slower.
     #[arg(long)]
     pub gpu_profile: bool,
-    /// With --gpu-profile: time each dispatch in a compute pass of its own even where
-    /// timestamps can be written inside passes (each time then includes a pass's cost).
-    #[arg(long, requires = "gpu_profile")]
-    pub gpu_profile_own_passes: bool,
     /// Submit recorded GPU work after this many dispatches (wgpu backend; default 64), so the
     /// GPU starts on a token's first kernels while the CPU records the rest.
     #[arg(long, value_name = "DISPATCHES", value_parser = clap::value_parser!(u64).range(1..))]
@@ -139,7 +134,6 @@ mod wgpu_backend {
             allow_software: args.allow_software,
             expert_cache_bytes: args.gpu_expert_cache.saturating_mul(1 << 20),
             profile_kernels: args.gpu_profile,
-            profile_own_passes: args.gpu_profile_own_passes,
             int8_activations: !args.gpu_f32_activations,
             max_pending_dispatches: args
                 .gpu_submit_after
@@ -161,20 +155,15 @@ mod wgpu_backend {
             .kernel_profile()
             .context("reading the kernel profile")?
         {
-            print_profile(&profile, backend.profiles_inside_passes());
+            print_profile(&profile);
         }
         Ok(output)
     }
 
     /// The `--gpu-profile` table, on stderr.
-    fn print_profile(profile: &[floe_wgpu::KernelTime], inside_passes: bool) {
+    fn print_profile(profile: &[floe_wgpu::KernelTime]) {
         let total: f64 = profile.iter().map(|k| k.gpu_seconds).sum();
-        let how = if inside_passes {
-            "timestamps between the dispatches of each pass: launch, barrier and work"
-        } else {
-            "each dispatch in a timed pass of its own"
-        };
-        eprintln!("gpu profile: {:.1} ms of GPU time ({how})", total * 1e3);
+        eprintln!("gpu profile: {:.1} ms of kernel time", total * 1e3);
         eprintln!(
             "  {:<26} {:>10} {:>12} {:>10} {:>7}",
             "kernel", "dispatches", "total ms", "mean us", "share"

@@ -1,4 +1,6 @@
 #!/bin/bash
+# Built at commit 9cc58a8 (its timestamps-inside-passes profiler and --gpu-profile-own-passes
+# were reverted after run 21: on the H200 that profiler charged each dispatch ~2.3 us more).
 # Device run 20: the kernel profile with timestamps inside the shared compute passes (each
 # dispatch charged what it adds to the stream: launch, barrier, work), against the earlier
 # pass-per-dispatch profile (`--gpu-profile-own-passes`), at `HEAD`'s kernels. `gpu_bench`

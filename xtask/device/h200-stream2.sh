@@ -1,4 +1,6 @@
 #!/bin/bash
+# Built at commit 9cc58a8 (its timestamps-inside-passes profiler and --gpu-profile-own-passes
+# were reverted after run 21: on the H200 that profiler charged each dispatch ~2.3 us more).
 # Device run 21: where a streamed GPU decode token goes. Streamed decode as run 17's, then
 # the same without prefetch hints (no second read-back of a routing per layer), with a kernel
 # profile, and with an 8 GiB VRAM expert cache; then a resident profile after a 2048-token

@@ -90,9 +90,7 @@ impl WgpuBackend {
         let recorder = Recorder::new(
             gpu.clone(),
             options.max_pending_dispatches,
-            options
-                .profile_kernels
-                .then_some(options.profile_own_passes),
+            options.profile_kernels,
         );
         let staging = StagingRing::new(
             gpu.clone(),
@@ -187,12 +185,6 @@ impl WgpuBackend {
     /// [`WgpuOptions::profile_kernels`] (else `None`). Submits and waits for recorded work.
     pub fn kernel_profile(&self) -> Result<Option<Vec<crate::KernelTime>>, ComputeError> {
         self.recorder.profile()
-    }
-
-    /// Whether the kernel profile times dispatches between the timestamps of their shared pass
-    /// (else each in a pass of its own, or there is no profile).
-    pub fn profiles_inside_passes(&self) -> bool {
-        self.recorder.profiles_inside_passes()
     }
 
     /// Submits all recorded work without waiting for it.

@@ -65,16 +65,10 @@ pub struct WgpuOptions {
     /// on a decode step while the CPU records the rest: on an H200, 64 decoded 2.3 times as
     /// fast as 2048 (docs/performance.md).
     pub max_pending_dispatches: usize,
-    /// Time every kernel with GPU timestamps ([`crate::WgpuBackend::kernel_profile`]). Where
-    /// the adapter has `TIMESTAMP_QUERY_INSIDE_PASSES` the timestamps go between the dispatches
-    /// of their shared pass, and each dispatch is charged what it adds to the stream (launch,
-    /// barrier and work); else each dispatch gets a pass of its own. Every submit waits for its
-    /// timestamps, so a profiled run is slower. Needs the adapter's `TIMESTAMP_QUERY` feature.
+    /// Time every kernel with GPU timestamps ([`crate::WgpuBackend::kernel_profile`]): each
+    /// dispatch gets a compute pass of its own and every submit waits for its timestamps, so a
+    /// profiled run is slower. Needs the adapter's `TIMESTAMP_QUERY` feature.
     pub profile_kernels: bool,
-    /// With `profile_kernels`: give every dispatch a timed pass of its own even where
-    /// timestamps can be written inside passes (each charge then includes a pass's cost, as in
-    /// the profiles of docs/performance.md before run 20).
-    pub profile_own_passes: bool,
     /// Bytes of idle activation buffers kept for reuse; buffers beyond it are freed.
     pub pool_bytes: u64,
     /// A fixed workgroup shape for the matrix-vector kernels instead of the built-in choice
@@ -114,7 +108,6 @@ impl Default for WgpuOptions {
             code_decode: CodeDecode::Auto,
             max_pending_dispatches: 64,
             profile_kernels: false,
-            profile_own_passes: false,
             pool_bytes: 1 << 30,
             matvec_tuning: None,
             int8_activations: true,

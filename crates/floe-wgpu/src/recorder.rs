@@ -90,19 +90,12 @@ impl Pending {
 
 impl Recorder {
     /// A recorder submitting after `max_dispatches` dispatches, timing every kernel when
-    /// `profile` is `Some` (the device must have `TIMESTAMP_QUERY`): in passes of their own
-    /// when it is `Some(true)`.
-    pub(crate) fn new(gpu: Arc<Gpu>, max_dispatches: usize, profile: Option<bool>) -> Self {
+    /// `profile` (the device must have `TIMESTAMP_QUERY`).
+    pub(crate) fn new(gpu: Arc<Gpu>, max_dispatches: usize, profile: bool) -> Self {
         let arena_buffer = arena_buffer(&gpu.device, ARENA_INITIAL);
         let max_dispatches = max_dispatches.max(1);
-        let profiler = profile.map(|own_passes| {
-            Profiler::new(
-                &gpu.device,
-                &gpu.queue,
-                max_dispatches.min(2048),
-                own_passes,
-            )
-        });
+        let profiler =
+            profile.then(|| Profiler::new(&gpu.device, &gpu.queue, max_dispatches.min(2048)));
         Self {
             pending: Mutex::new(Pending {
                 pass: None,
@@ -203,36 +196,24 @@ impl Recorder {
         if p.profiler.as_ref().is_some_and(Profiler::full) {
             self.submit_locked(&mut p)?;
         }
-        match p.profiler.take() {
-            Some(mut profiler) if !profiler.inside_passes() => {
-                // A pass of its own, timestamped at its beginning and end.
-                let encoder = p.encoder(&self.gpu.device);
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: Some(profiler.own_pass(kernel.name)),
-                    });
-                    pass.set_pipeline(&kernel.pipeline);
-                    pass.set_bind_group(0, &group, &[]);
-                    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                }
-                p.profiler = Some(profiler);
-            }
-            profiler => {
-                let begun = p.pass.is_none();
-                let pass = p.pass(&self.gpu.device);
-                let mut profiler = profiler;
-                if let Some(profiler) = profiler.as_mut().filter(|_| begun) {
-                    profiler.pass_begun(pass);
-                }
+        if let Some(mut profiler) = p.profiler.take() {
+            // A pass of its own, timestamped at its beginning and end.
+            let encoder = p.encoder(&self.gpu.device);
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: Some(profiler.next(kernel.name)),
+                });
                 pass.set_pipeline(&kernel.pipeline);
                 pass.set_bind_group(0, &group, &[]);
                 pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                if let Some(profiler) = profiler.as_mut() {
-                    profiler.dispatched(pass, kernel.name);
-                }
-                p.profiler = profiler;
             }
+            p.profiler = Some(profiler);
+        } else {
+            let pass = p.pass(&self.gpu.device);
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         p.dispatches += 1;
         if p.dispatches >= self.max_dispatches {
@@ -317,14 +298,6 @@ impl Recorder {
         let mut p = self.lock();
         self.submit_locked(&mut p)?;
         Ok(p.profiler.as_ref().map(Profiler::report))
-    }
-
-    /// Whether the profiler writes its timestamps inside shared passes (`false` without one).
-    pub(crate) fn profiles_inside_passes(&self) -> bool {
-        self.lock()
-            .profiler
-            .as_ref()
-            .is_some_and(Profiler::inside_passes)
     }
 
     /// Submits everything recorded so far without waiting for it.
