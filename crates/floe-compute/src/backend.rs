@@ -444,6 +444,20 @@ pub trait Backend: Send + Sync {
         renormalize: bool,
     ) -> Result<Vec<Routing>, ComputeError>;
 
+    /// [`Backend::softmax_topk`] of several logits tensors, `(logits, k, renormalize)` each,
+    /// read back together: one wait for the device where a read-back waits for it (a GPU), so
+    /// a layer's routing and the next layer's prefetch guess cost one synchronization. **Has a
+    /// default** (one `softmax_topk` each).
+    fn softmax_topk_many(
+        &self,
+        requests: &[(&Self::Tensor, usize, bool)],
+    ) -> Result<Vec<Vec<Routing>>, ComputeError> {
+        requests
+            .iter()
+            .map(|&(logits, k, renormalize)| self.softmax_topk(logits, k, renormalize))
+            .collect()
+    }
+
     /// Rows `rows` of `x`, in that order: `[rows.len(), cols]`.
     fn gather_rows(&self, x: &Self::Tensor, rows: &[u32]) -> Result<Self::Tensor, ComputeError>;
 

@@ -143,6 +143,12 @@ impl<B: Backend + ?Sized> Backend for &B {
     ) -> Result<Vec<Routing>, ComputeError> {
         (**self).softmax_topk(logits, k, renormalize)
     }
+    fn softmax_topk_many(
+        &self,
+        requests: &[(&B::Tensor, usize, bool)],
+    ) -> Result<Vec<Vec<Routing>>, ComputeError> {
+        (**self).softmax_topk_many(requests)
+    }
     fn gather_rows(&self, x: &B::Tensor, rows: &[u32]) -> Result<B::Tensor, ComputeError> {
         (**self).gather_rows(x, rows)
     }

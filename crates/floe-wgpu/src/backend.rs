@@ -545,6 +545,16 @@ impl Backend for WgpuBackend {
         self.op_softmax_topk(logits, k, renormalize)
     }
 
+    fn softmax_topk_many(
+        &self,
+        requests: &[(&WgpuTensor, usize, bool)],
+    ) -> Result<Vec<Vec<Routing>>, ComputeError> {
+        for &(logits, k, _) in requests {
+            check::softmax_topk(logits.shape(), k)?;
+        }
+        self.op_softmax_topk_many(requests)
+    }
+
     fn gather_rows(&self, x: &WgpuTensor, rows: &[u32]) -> Result<WgpuTensor, ComputeError> {
         check::gather_rows(x.shape(), rows)?;
         self.op_gather_rows(x, rows)

@@ -309,6 +309,17 @@ impl Recorder {
     /// Copies the first `size` bytes (a multiple of 4) of `src` back to the CPU, after all
     /// recorded work.
     pub(crate) fn read(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, ComputeError> {
+        let mut parts = self.read_many(&[(src, size)])?;
+        Ok(parts.pop().expect("one part per source"))
+    }
+
+    /// [`Recorder::read`] of several `(buffer, size)` parts through one read-back buffer: one
+    /// submit and one wait for all of them.
+    pub(crate) fn read_many(
+        &self,
+        parts: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<Vec<u8>>, ComputeError> {
+        let size: u64 = parts.iter().map(|&(_, n)| n).sum();
         let readback = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("floe readback"),
             size,
@@ -317,8 +328,12 @@ impl Recorder {
         });
         {
             let mut p = self.lock();
-            p.encoder(&self.gpu.device)
-                .copy_buffer_to_buffer(src, 0, &readback, 0, size);
+            let encoder = p.encoder(&self.gpu.device);
+            let mut at = 0;
+            for &(src, n) in parts {
+                encoder.copy_buffer_to_buffer(src, 0, &readback, at, n);
+                at += n;
+            }
             self.submit_locked(&mut p)?;
         }
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -343,12 +358,22 @@ impl Recorder {
                 }
             }
         }
-        let bytes = readback
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| ComputeError::Device(format!("reading back results: {e}")))?
-            .to_vec();
+        let parts = {
+            let bytes = readback
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| ComputeError::Device(format!("reading back results: {e}")))?;
+            let mut at = 0;
+            parts
+                .iter()
+                .map(|&(_, n)| {
+                    let part = bytes[at..at + n as usize].to_vec();
+                    at += n as usize;
+                    part
+                })
+                .collect()
+        };
         readback.unmap();
-        Ok(bytes)
+        Ok(parts)
     }
 }

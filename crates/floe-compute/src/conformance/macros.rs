@@ -160,6 +160,11 @@ macro_rules! backend_conformance_tests {
                 t2_e32_k1_ties: (2, 32, 1, false, true, 8.0),
                 large_logits: (3, 16, 4, true, false, 200.0),
             });
+            $crate::__conformance_group!(softmax_topk_many, softmax_topk_many {
+                two_layers: (&[(1, 128, 8, true), (1, 128, 8, true)]),
+                mixed: (&[(3, 64, 4, false), (1, 8, 2, true), (5, 512, 10, true)]),
+                one: (&[(2, 60, 6, true)]),
+            });
             $crate::__conformance_group!(route_topk, route_topk {
                 t1_e8_k2_renorm: (1, 8, 2, true), t7_e64_k8: (7, 64, 8, false),
                 t5_e512_k10_renorm: (5, 512, 10, true), t3_e128_k_all: (3, 128, 128, true),

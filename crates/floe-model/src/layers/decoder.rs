@@ -47,16 +47,28 @@ impl<B: Backend> FeedForward<B> {
     }
 
     /// The block applied to the already-normalized rows `x`; MoE phases are added to `timings`.
+    /// The next layer's block, `next`, gets its prefetch hint from `x` if it is sparse
+    /// ([`SparseMoe::forward`]).
     pub fn forward(
         &self,
         backend: &B,
         x: &B::Tensor,
         experts: &ExpertContext,
         timings: &mut Timings,
+        next: Option<&FeedForward<B>>,
     ) -> Result<B::Tensor, ModelError> {
+        let next = match next {
+            Some(FeedForward::Sparse(next)) => Some(next),
+            _ => None,
+        };
         match self {
-            FeedForward::Dense(mlp) => mlp.forward(backend, x),
-            FeedForward::Sparse(moe) => moe.forward(backend, x, experts, timings),
+            FeedForward::Dense(mlp) => {
+                if let Some(next) = next {
+                    next.hint(backend, x, experts, timings)?;
+                }
+                mlp.forward(backend, x)
+            }
+            FeedForward::Sparse(moe) => moe.forward(backend, x, experts, timings, next),
         }
     }
 }
@@ -212,13 +224,10 @@ impl<B: Backend> Model<B> for DecoderModel<B> {
             let started = Instant::now();
             let moe_before = moe_time(&state.timings);
             let h = add_then_norm(b, &mut x, Some(a), &layer.post_attention_norm, eps, 0.0)?;
-            if let Some(FeedForward::Sparse(next)) = self.layers.get(l + 1).map(|n| &n.feed_forward)
-            {
-                next.hint(b, &h, &self.experts, &mut state.timings)?;
-            }
+            let next = self.layers.get(l + 1).map(|n| &n.feed_forward);
             let m = layer
                 .feed_forward
-                .forward(b, &h, &self.experts, &mut state.timings)?;
+                .forward(b, &h, &self.experts, &mut state.timings, next)?;
             pending = Some(m);
             let moe = moe_time(&state.timings).saturating_sub(moe_before);
             state.timings.dense_mlp += started.elapsed().saturating_sub(moe);

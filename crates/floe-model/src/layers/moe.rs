@@ -145,15 +145,18 @@ impl<B: Backend> SparseMoe<B> {
     }
 
     /// The block applied to the already-normalized rows `x` (`[T, hidden]`); router, expert I/O
-    /// and expert compute times are added to `timings`.
+    /// and expert compute times are added to `timings`. `next`, the sparse block of the next
+    /// layer if it has one, gets its prefetch hint from `x` ([`SparseMoe::hint`]), read back
+    /// with this block's own routing where this block streams.
     pub fn forward(
         &self,
         backend: &B,
         x: &B::Tensor,
         experts: &ExpertContext,
         timings: &mut Timings,
+        next: Option<&SparseMoe<B>>,
     ) -> Result<B::Tensor, ModelError> {
-        self.forward_alongside(backend, x, experts, timings, &mut || Ok(()))
+        self.forward_alongside(backend, x, experts, timings, next, &mut || Ok(()))
     }
 
     /// As [`forward`](Self::forward), running `alongside` exactly once while the experts load:
@@ -167,10 +170,14 @@ impl<B: Backend> SparseMoe<B> {
         x: &B::Tensor,
         experts: &ExpertContext,
         timings: &mut Timings,
+        next: Option<&SparseMoe<B>>,
         alongside: &mut dyn FnMut() -> Result<(), ModelError>,
     ) -> Result<B::Tensor, ModelError> {
         let top_k = experts.top_k(&self.routing)?;
         if let Some(resident) = &self.resident {
+            if let Some(next) = next {
+                next.hint(backend, x, experts, timings)?;
+            }
             // Routing stays on the device: no readback, no fetch.
             let started = Instant::now();
             let logits = backend.matmul(x, &self.router)?;
@@ -182,7 +189,28 @@ impl<B: Backend> SparseMoe<B> {
         let started = Instant::now();
         let [t, _] = backend.shape(x);
         let logits = backend.matmul(x, &self.router)?;
-        let routings = backend.softmax_topk(&logits, top_k, self.routing.renormalize)?;
+        let own = (&logits, top_k, self.routing.renormalize);
+        let routings = match next.filter(|n| n.wants_hint(experts)) {
+            None => backend.softmax_topk(own.0, own.1, own.2)?,
+            Some(next) => {
+                // The next layer's guess from the same rows, read back with this routing.
+                let next_logits = backend.matmul(x, &next.router)?;
+                let guess = (
+                    &next_logits,
+                    experts.top_k(&next.routing)?,
+                    next.routing.renormalize,
+                );
+                let mut both = backend.softmax_topk_many(&[own, guess])?.into_iter();
+                let (Some(routings), Some(guess)) = (both.next(), both.next()) else {
+                    return Err(ModelError::argument(
+                        "router",
+                        format!("layer {}: backend returned too few routings", self.layer),
+                    ));
+                };
+                next.send_hint(experts, &guess);
+                routings
+            }
+        };
         let work = self.group_by_expert(&routings, t)?;
         timings.router += started.elapsed();
 
@@ -271,13 +299,25 @@ impl<B: Backend> SparseMoe<B> {
         experts: &ExpertContext,
         timings: &mut Timings,
     ) -> Result<(), ModelError> {
-        if self.resident.is_some() || !experts.source.wants_hints() {
+        if !self.wants_hint(experts) {
             return Ok(());
         }
         let started = Instant::now();
         let top_k = experts.top_k(&self.routing)?;
         let logits = backend.matmul(x, &self.router)?;
         let routings = backend.softmax_topk(&logits, top_k, self.routing.renormalize)?;
+        self.send_hint(experts, &routings);
+        timings.router += started.elapsed();
+        Ok(())
+    }
+
+    /// Whether this block takes prefetch hints: it streams and the source wants them.
+    fn wants_hint(&self, experts: &ExpertContext) -> bool {
+        self.resident.is_none() && experts.source.wants_hints()
+    }
+
+    /// Hints the experts of `routings` (a guess at this block's routing) to the source.
+    fn send_hint(&self, experts: &ExpertContext, routings: &[Routing]) {
         let mut ids: Vec<u32> = routings
             .iter()
             .flat_map(|r| r.experts.iter().copied())
@@ -286,8 +326,6 @@ impl<B: Backend> SparseMoe<B> {
         ids.sort_unstable();
         ids.dedup();
         experts.source.hint(self.layer, &ids);
-        timings.router += started.elapsed();
-        Ok(())
     }
 
     /// Which tokens (rows) go to which expert, with their weights; experts in ascending id order.
@@ -349,8 +387,17 @@ impl<B: Backend> SparseMoe<B> {
         let gate = weight(ExpertPart::Gate, gate)?;
         let up = weight(ExpertPart::Up, up)?;
         let down = weight(ExpertPart::Down, down)?;
-        let xs = backend.gather_rows(x, &work.rows)?;
-        swiglu_mlp(backend, &xs, &gate, &up, &down)
+        // An expert that every row goes to, in order (each one of decode's routed experts),
+        // reads x itself: no gathered copy, and on a GPU x's int8 blocks are reused.
+        let every_row = work.rows.iter().copied().eq(0..backend.shape(x)[0] as u32);
+        let gathered;
+        let xs = if every_row {
+            x
+        } else {
+            gathered = backend.gather_rows(x, &work.rows)?;
+            &gathered
+        };
+        swiglu_mlp(backend, xs, &gate, &up, &down)
     }
 }
 

@@ -17,22 +17,44 @@ impl WgpuBackend {
         k: usize,
         renormalize: bool,
     ) -> Result<Vec<Routing>, ComputeError> {
-        if k > MAX_K {
-            return Err(ComputeError::Unsupported(format!(
-                "softmax_topk: k = {k} is more than the {MAX_K} this backend selects"
-            )));
+        let mut routings = self.op_softmax_topk_many(&[(logits, k, renormalize)])?;
+        Ok(routings.pop().expect("one routing per request"))
+    }
+
+    /// The router kernel of every request, then one read-back of all their results.
+    pub(crate) fn op_softmax_topk_many(
+        &self,
+        requests: &[(&WgpuTensor, usize, bool)],
+    ) -> Result<Vec<Vec<Routing>>, ComputeError> {
+        let mut outputs = Vec::with_capacity(requests.len());
+        for &(logits, k, renormalize) in requests {
+            if k > MAX_K {
+                return Err(ComputeError::Unsupported(format!(
+                    "softmax_topk: k = {k} is more than the {MAX_K} this backend selects"
+                )));
+            }
+            let bytes = (logits.rows * k * 8) as u64;
+            let out = self.pool.take(bytes);
+            self.record_topk("softmax_topk", logits, k, renormalize, out.buffer(), false)?;
+            outputs.push((out, bytes));
         }
-        let rows = logits.rows;
-        let bytes = (rows * k * 8) as u64;
-        let out = self.pool.take(bytes);
-        self.record_topk("softmax_topk", logits, k, renormalize, out.buffer(), false)?;
-        let words: Vec<u32> =
-            bytemuck::pod_collect_to_vec(&self.recorder.read(out.buffer(), bytes)?);
-        Ok(words
-            .chunks_exact(2 * k)
-            .map(|row| Routing {
-                experts: row[..k].to_vec(),
-                weights: row[k..].iter().map(|&w| f32::from_bits(w)).collect(),
+        let parts: Vec<(&wgpu::Buffer, u64)> = outputs
+            .iter()
+            .map(|(out, bytes)| (out.buffer(), *bytes))
+            .collect();
+        let read = self.recorder.read_many(&parts)?;
+        Ok(read
+            .iter()
+            .zip(requests)
+            .map(|(bytes, &(_, k, _))| {
+                let words: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);
+                words
+                    .chunks_exact(2 * k)
+                    .map(|row| Routing {
+                        experts: row[..k].to_vec(),
+                        weights: row[k..].iter().map(|&w| f32::from_bits(w)).collect(),
+                    })
+                    .collect()
             })
             .collect())
     }

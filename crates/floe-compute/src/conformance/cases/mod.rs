@@ -20,7 +20,7 @@ pub use errors::{
 };
 pub use recurrent::{causal_conv1d, gated_delta_rule, recurrent_errors};
 pub use rope::{head_norm_rope, rope};
-pub use router::softmax_topk;
+pub use router::{softmax_topk, softmax_topk_many};
 pub use rows::{
     gather_rows, reshape, scatter_add_rows, slice_cols, upload_download, write_rows, zeros,
 };

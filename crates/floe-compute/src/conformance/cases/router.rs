@@ -1,4 +1,4 @@
-//! Cases of `softmax_topk`.
+//! Cases of `softmax_topk` and `softmax_topk_many`.
 
 use super::upload;
 use crate::conformance::compare::ok;
@@ -21,6 +21,62 @@ pub fn softmax_topk<B: Backend>(
     range: f32,
 ) {
     let name = case.name();
+    let logits = router_logits(&mut case, t, experts, ties, range);
+    let lt = upload(backend, name, &logits, t, experts);
+    let got = ok(
+        name,
+        "softmax_topk",
+        backend.softmax_topk(&lt, k, renormalize),
+    );
+    check_routings(name, &got, &logits, [t, experts], k, renormalize);
+}
+
+/// `softmax_topk_many` over requests of `(t, experts, k, renormalize)`: each request's routing
+/// as `softmax_topk`'s reference, in request order; no requests give no routings.
+pub fn softmax_topk_many<B: Backend>(
+    backend: &B,
+    mut case: Case,
+    requests: &[(usize, usize, usize, bool)],
+) {
+    let name = case.name();
+    let logits: Vec<Vec<f32>> = requests
+        .iter()
+        .map(|&(t, experts, _, _)| router_logits(&mut case, t, experts, true, 8.0))
+        .collect();
+    let tensors: Vec<B::Tensor> = logits
+        .iter()
+        .zip(requests)
+        .map(|(l, &(t, experts, _, _))| upload(backend, name, l, t, experts))
+        .collect();
+    let asked: Vec<(&B::Tensor, usize, bool)> = tensors
+        .iter()
+        .zip(requests)
+        .map(|(lt, &(_, _, k, renormalize))| (lt, k, renormalize))
+        .collect();
+    let got = ok(name, "softmax_topk_many", backend.softmax_topk_many(&asked));
+    assert_eq!(
+        got.len(),
+        requests.len(),
+        "{name}: {} results for {} requests",
+        got.len(),
+        requests.len()
+    );
+    for ((routings, l), &(t, experts, k, renormalize)) in got.iter().zip(&logits).zip(requests) {
+        check_routings(name, routings, l, [t, experts], k, renormalize);
+    }
+    let none = ok(name, "softmax_topk_many", backend.softmax_topk_many(&[]));
+    assert!(none.is_empty(), "{name}: routings for no requests");
+    let (first, k, renormalize) = asked[0];
+    assert!(
+        backend
+            .softmax_topk_many(&[(first, k, renormalize), (first, 0, renormalize)])
+            .is_err(),
+        "{name}: a request with k = 0 among valid ones must be refused"
+    );
+}
+
+/// Router logits of `softmax_topk`'s case.
+fn router_logits(case: &mut Case, t: usize, experts: usize, ties: bool, range: f32) -> Vec<f32> {
     let mut logits = Vec::with_capacity(t * experts);
     for _ in 0..t {
         let mut rank: Vec<usize> = (0..experts).collect();
@@ -48,13 +104,19 @@ pub fn softmax_topk<B: Backend>(
         }
         logits.extend(row);
     }
-    let lt = upload(backend, name, &logits, t, experts);
-    let got = ok(
-        name,
-        "softmax_topk",
-        backend.softmax_topk(&lt, k, renormalize),
-    );
-    let want = reference::softmax_topk(&Mat::from_f32(t, experts, &logits), k, renormalize);
+    logits
+}
+
+/// Checks `got` against the f64 reference router of `logits` (`[t, experts]`).
+fn check_routings(
+    name: &str,
+    got: &[crate::Routing],
+    logits: &[f32],
+    [t, experts]: [usize; 2],
+    k: usize,
+    renormalize: bool,
+) {
+    let want = reference::softmax_topk(&Mat::from_f32(t, experts, logits), k, renormalize);
     assert_eq!(
         got.len(),
         t,

@@ -254,14 +254,20 @@ impl<B: Backend> HybridMoe<B> {
                 eps,
                 ZERO_CENTRED,
             )?;
-            if let Some(FeedForward::Sparse(next)) = self.layers.get(l + 1).map(|n| &n.feed_forward)
-            {
-                next.hint(b, &h, &self.experts, &mut state.timings)?;
-            }
+            let next = match self.layers.get(l + 1).map(|n| &n.feed_forward) {
+                Some(FeedForward::Sparse(next)) => Some(next),
+                _ => None,
+            };
             let m = match &layer.feed_forward {
-                FeedForward::Dense(mlp) => mlp.forward(b, &h)?,
+                FeedForward::Dense(mlp) => {
+                    if let Some(next) = next {
+                        next.hint(b, &h, &self.experts, &mut state.timings)?;
+                    }
+                    mlp.forward(b, &h)?
+                }
+                // A sparse block reads the next one's hint back with its own routing.
                 FeedForward::Sparse(moe) => {
-                    moe.forward(b, &h, &self.experts, &mut state.timings)?
+                    moe.forward(b, &h, &self.experts, &mut state.timings, next)?
                 }
             };
             pending = Some(m);

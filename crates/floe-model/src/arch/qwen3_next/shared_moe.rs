@@ -60,20 +60,24 @@ impl<B: Backend> SharedExpertMoe<B> {
     /// while the routed experts load (when the first blob arrives); the result is the same as
     /// computing it afterwards, since it is combined in the same order
     /// (`routed + shared · gate`).
+    /// `next`, the next layer's block if it is sparse, gets its prefetch hint from `x` with this
+    /// block's routing ([`SparseMoe::forward`]).
     pub fn forward(
         &self,
         backend: &B,
         x: &B::Tensor,
         experts: &ExpertContext,
         timings: &mut Timings,
+        next: Option<&SharedExpertMoe<B>>,
     ) -> Result<B::Tensor, ModelError> {
         let mut gated_shared = None;
-        let routed = self
-            .routed
-            .forward_alongside(backend, x, experts, timings, &mut || {
-                gated_shared = Some(self.gated_shared(backend, x)?);
-                Ok(())
-            })?;
+        let next = next.map(|n| &n.routed);
+        let routed =
+            self.routed
+                .forward_alongside(backend, x, experts, timings, next, &mut || {
+                    gated_shared = Some(self.gated_shared(backend, x)?);
+                    Ok(())
+                })?;
         let gated_shared = match gated_shared {
             Some(s) => s,
             None => self.gated_shared(backend, x)?,
