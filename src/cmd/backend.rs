@@ -45,8 +45,9 @@ pub struct BackendArgs {
     /// submit waits, so the run itself is slower.
     #[arg(long)]
     pub gpu_profile: bool,
-    /// Submit recorded GPU work after this many dispatches (wgpu backend; default 64), so the
-    /// GPU starts on a token's first kernels while the CPU records the rest.
+    /// Submit recorded GPU work after this many dispatches (wgpu backend; default 64, and 16
+    /// while experts stream from the checkpoint), so the GPU starts on a token's first kernels
+    /// while the CPU records (and fetches) the rest.
     #[arg(long, value_name = "DISPATCHES", value_parser = clap::value_parser!(u64).range(1..))]
     pub gpu_submit_after: Option<u64>,
     /// Keep activations in f32 for the GPU's products over 4-bit affine and Q8_0 weights, so
@@ -138,6 +139,9 @@ mod wgpu_backend {
             max_pending_dispatches: args
                 .gpu_submit_after
                 .map_or(defaults.max_pending_dispatches, |n| n as usize),
+            streamed_pending_dispatches: args
+                .gpu_submit_after
+                .map_or(defaults.streamed_pending_dispatches, |n| n as usize),
             ..defaults
         }
     }

@@ -90,6 +90,7 @@ impl WgpuBackend {
         let recorder = Recorder::new(
             gpu.clone(),
             options.max_pending_dispatches,
+            options.streamed_pending_dispatches,
             options.profile_kernels,
         );
         let staging = StagingRing::new(
@@ -185,6 +186,14 @@ impl WgpuBackend {
     /// [`WgpuOptions::profile_kernels`] (else `None`). Submits and waits for recorded work.
     pub fn kernel_profile(&self) -> Result<Option<Vec<crate::KernelTime>>, ComputeError> {
         self.recorder.profile()
+    }
+
+    /// Recorded dispatches after which work is submitted now:
+    /// [`WgpuOptions::max_pending_dispatches`], or
+    /// [`WgpuOptions::streamed_pending_dispatches`] once an expert has streamed in through
+    /// `expert_weight`.
+    pub fn pending_dispatch_limit(&self) -> usize {
+        self.recorder.dispatch_limit()
     }
 
     /// Submits all recorded work without waiting for it.
@@ -323,6 +332,7 @@ impl Backend for WgpuBackend {
         key: ExpertWeightKey,
         data: WeightData,
     ) -> Result<WgpuWeight, ComputeError> {
+        self.recorder.experts_stream();
         match &self.experts {
             Some(cache) => cache.get_or_upload(key, data, |data| self.weight(data)),
             None => self.weight(data),

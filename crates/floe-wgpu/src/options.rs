@@ -65,6 +65,12 @@ pub struct WgpuOptions {
     /// on a decode step while the CPU records the rest: on an H200, 64 decoded 2.3 times as
     /// fast as 2048 (docs/performance.md).
     pub max_pending_dispatches: usize,
+    /// `max_pending_dispatches` from the first expert streamed in through
+    /// [`floe_compute::Backend::expert_weight`] on (experts fetched per token and uploaded to
+    /// the expert cache): a streamed layer's GPU work then starts while the CPU still fetches and
+    /// records the rest of its experts. On an H200 16 decoded the `qwen3-30b-a3b` preset ~21%
+    /// faster than 64 when streamed (docs/performance.md, run 24); resident decode keeps 64.
+    pub streamed_pending_dispatches: usize,
     /// Time every kernel with GPU timestamps ([`crate::WgpuBackend::kernel_profile`]): each
     /// dispatch gets a compute pass of its own and every submit waits for its timestamps, so a
     /// profiled run is slower. Needs the adapter's `TIMESTAMP_QUERY` feature.
@@ -107,6 +113,7 @@ impl Default for WgpuOptions {
             use_subgroups: true,
             code_decode: CodeDecode::Auto,
             max_pending_dispatches: 64,
+            streamed_pending_dispatches: 16,
             profile_kernels: false,
             pool_bytes: 1 << 30,
             matvec_tuning: None,

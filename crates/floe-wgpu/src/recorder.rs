@@ -11,6 +11,7 @@
 //! a copy or clear has to be recorded or the encoder is submitted, since beginning and ending a
 //! pass per dispatch costs more than the dispatch itself for decode-sized kernels.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use floe_compute::ComputeError;
@@ -49,7 +50,10 @@ struct Pending {
 pub(crate) struct Recorder {
     gpu: Arc<Gpu>,
     pending: Mutex<Pending>,
-    max_dispatches: usize,
+    /// Dispatches after which pending work is submitted: `max_dispatches` of [`Recorder::new`],
+    /// then `streamed_dispatches` once experts stream ([`Recorder::experts_stream`]).
+    max_dispatches: AtomicUsize,
+    streamed_dispatches: usize,
 }
 
 fn arena_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
@@ -89,13 +93,22 @@ impl Pending {
 }
 
 impl Recorder {
-    /// A recorder submitting after `max_dispatches` dispatches, timing every kernel when
-    /// `profile` (the device must have `TIMESTAMP_QUERY`).
-    pub(crate) fn new(gpu: Arc<Gpu>, max_dispatches: usize, profile: bool) -> Self {
+    /// A recorder submitting after `max_dispatches` dispatches (`streamed_dispatches` once
+    /// experts stream), timing every kernel when `profile` (the device must have
+    /// `TIMESTAMP_QUERY`).
+    pub(crate) fn new(
+        gpu: Arc<Gpu>,
+        max_dispatches: usize,
+        streamed_dispatches: usize,
+        profile: bool,
+    ) -> Self {
         let arena_buffer = arena_buffer(&gpu.device, ARENA_INITIAL);
         let max_dispatches = max_dispatches.max(1);
-        let profiler =
-            profile.then(|| Profiler::new(&gpu.device, &gpu.queue, max_dispatches.min(2048)));
+        let streamed_dispatches = streamed_dispatches.max(1);
+        let profiler = profile.then(|| {
+            let most = max_dispatches.max(streamed_dispatches).min(2048);
+            Profiler::new(&gpu.device, &gpu.queue, most)
+        });
         Self {
             pending: Mutex::new(Pending {
                 pass: None,
@@ -106,7 +119,8 @@ impl Recorder {
                 profiler,
             }),
             gpu,
-            max_dispatches,
+            max_dispatches: AtomicUsize::new(max_dispatches),
+            streamed_dispatches,
         }
     }
 
@@ -216,7 +230,7 @@ impl Recorder {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         p.dispatches += 1;
-        if p.dispatches >= self.max_dispatches {
+        if p.dispatches >= self.max_dispatches.load(Ordering::Relaxed) {
             self.submit_locked(&mut p)?;
         }
         drop(p);
@@ -298,6 +312,17 @@ impl Recorder {
         let mut p = self.lock();
         self.submit_locked(&mut p)?;
         Ok(p.profiler.as_ref().map(Profiler::report))
+    }
+
+    /// Experts stream in (fetched per token): submit after the streamed cadence from now on.
+    pub(crate) fn experts_stream(&self) {
+        self.max_dispatches
+            .store(self.streamed_dispatches, Ordering::Relaxed);
+    }
+
+    /// Dispatches after which pending work is submitted now.
+    pub(crate) fn dispatch_limit(&self) -> usize {
+        self.max_dispatches.load(Ordering::Relaxed)
     }
 
     /// Submits everything recorded so far without waiting for it.

@@ -134,3 +134,38 @@ fn without_a_budget_the_cache_is_off() {
     assert_eq!(b.expert_cache_stats(), None);
     assert_eq!(Backend::expert_cache_stats(&&b), None);
 }
+
+#[test]
+fn streamed_experts_switch_to_the_streamed_submit_cadence() {
+    for (budget, options) in [
+        (1 << 20, WgpuOptions::default()),
+        (
+            0,
+            WgpuOptions {
+                max_pending_dispatches: 5,
+                streamed_pending_dispatches: 9,
+                ..WgpuOptions::default()
+            },
+        ),
+    ] {
+        let (resident, streamed) = (
+            options.max_pending_dispatches,
+            options.streamed_pending_dispatches,
+        );
+        let Some(b) = common::open(WgpuOptions {
+            expert_cache_bytes: budget,
+            ..options
+        }) else {
+            return;
+        };
+        let mut case = Case::new("streamed cadence");
+        let data = weight(&mut case);
+        let xs = case.values(COLS, -1.0, 1.0);
+        // Weights loaded once (resident experts included) leave the cadence alone.
+        let plain = product(&b, &b.weight(data.clone()).unwrap(), &xs);
+        assert_eq!(b.pending_dispatch_limit(), resident);
+        let streamed_in = b.expert_weight(key(0, 1, ExpertPart::Gate), data).unwrap();
+        assert_eq!(b.pending_dispatch_limit(), streamed);
+        assert_eq!(product(&b, &streamed_in, &xs), plain);
+    }
+}

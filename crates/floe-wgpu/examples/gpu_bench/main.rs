@@ -322,6 +322,7 @@ fn main() -> Result<()> {
         adapter,
         allow_software: args.quick,
         max_pending_dispatches: usize::MAX,
+        streamed_pending_dispatches: usize::MAX,
         ..WgpuOptions::default()
     })?;
     println!(

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Device run 24: streamed GPU decode (as runs 22-23) with the MoE block flushing recorded work
+# after each expert (`Backend::flush`), against the binary before it (`.devbin/old/floe`,
+# commit 9ba9160) at the default cadence and at --gpu-submit-after 16, alternating, on one
+# machine; then resident decode with the new binary (which never flushes there). Needs `.gl`,
+# `.devbin/f` and `.devbin/old` carried (setup.sh); writes bench.txt to $OUT.
+source xtask/device/setup.sh
+synth_q30
+S="--backend wgpu --gpu-expert-cache 2048 --cache-budget 4G --direct --prompt-tokens 16 --tokens 48"
+for i in 1 2; do
+  for run in "$B/floe|" ".devbin/old/floe|" ".devbin/old/floe|--gpu-submit-after 16" "$B/floe|--gpu-submit-after 16"; do
+    bin=${run%%|*}; extra=${run#*|}
+    echo "== streamed: $bin $extra" >> $OUT/bench.txt
+    timeout 90 $bin bench /tmp/m/q30 $S $extra 2>&1 | tee -a $OUT/bench.txt | grep -E "decode"
+  done
+done
+R="--backend wgpu --resident-experts --prompt-tokens 16 --tokens 64"
+timeout 40 $B/floe bench /tmp/m/q30 $R --tokens 16 > /dev/null 2>&1
+echo "== resident default" >> $OUT/bench.txt
+timeout 40 $B/floe bench /tmp/m/q30 $R 2>&1 | tee -a $OUT/bench.txt | grep -E "decode:"
