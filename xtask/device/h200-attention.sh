@@ -10,13 +10,8 @@
 # `.gl` and `.devbin/f` carried (setup.sh); writes gpu_bench.txt, bench.txt and profile.txt to
 # $OUT. The figures in docs/performance.md come from these runs.
 source xtask/device/setup.sh
-synth_q30 &
-SYNTH=$!
-timeout 150 $B/gpu_bench > $OUT/gpu_bench.txt 2>&1
-grep -E "^(copy ceiling|round trip|Error)" $OUT/gpu_bench.txt
-sed -n '/^summary/,$p' $OUT/gpu_bench.txt
-wait $SYNTH
-R="--backend wgpu --resident-experts --prompt-tokens 16 --tokens 64"
+gpu_bench_while_synth
+R=$RESIDENT
 timeout 40 $B/floe bench /tmp/m/q30 --backend wgpu --resident-experts --prompt-tokens 16 --tokens 16 > /dev/null 2>&1
 for i in 1 2 3; do
   echo "== default (int8 x) $i" >> $OUT/bench.txt
@@ -35,6 +30,6 @@ echo "== --gpu-f32-activations" >> $OUT/profile.txt
 timeout 40 $B/floe bench /tmp/m/q30 $P --gpu-f32-activations 2>&1 | tee -a $OUT/profile.txt | sed -n '/kernel /,$p' | head -12
 echo "== default, prompt 2048" >> $OUT/profile.txt
 timeout 60 $B/floe bench /tmp/m/q30 --backend wgpu --resident-experts --prompt-tokens 2048 --tokens 16 --gpu-profile 2>&1 | tee -a $OUT/profile.txt | sed -n '/kernel /,$p' | head -8
-S="--backend wgpu --gpu-expert-cache 2048 --cache-budget 4G --direct --prompt-tokens 16 --tokens 48"
+S=$STREAMED
 echo "== streamed, default" >> $OUT/bench.txt
 timeout 90 $B/floe bench /tmp/m/q30 $S 2>&1 | tee -a $OUT/bench.txt | grep -E "decode:|hit"

@@ -7,12 +7,7 @@
 # each. Needs `.gl` and `.devbin/f` carried (setup.sh); writes its logs to $OUT. The figures
 # in docs/performance.md come from these runs.
 source xtask/device/setup.sh
-synth_q30 &
-SYNTH=$!
-timeout 150 $B/gpu_bench > $OUT/gpu_bench.txt 2>&1
-grep -E "^(copy ceiling|round trip|Error)" $OUT/gpu_bench.txt
-sed -n '/^summary/,$p' $OUT/gpu_bench.txt
-wait $SYNTH
+gpu_bench_while_synth
 R="--backend wgpu --resident-experts --prompt-tokens 16 --tokens 64"
 timeout 40 $B/floe bench /tmp/m/q30 --backend wgpu --resident-experts --prompt-tokens 16 --tokens 16 > $OUT/bench_warmup.txt 2>&1
 for i in 1 2 3; do

@@ -10,13 +10,8 @@
 # (setup.sh); writes gpu_bench.txt, bench.txt and profile.txt to $OUT. The figures in
 # docs/performance.md ("Run 20") come from this run.
 source xtask/device/setup.sh
-synth_q30 &
-SYNTH=$!
-timeout 150 $B/gpu_bench > $OUT/gpu_bench.txt 2>&1
-grep -E "^(copy ceiling|round trip|Error)" $OUT/gpu_bench.txt
-sed -n '/^summary/,$p' $OUT/gpu_bench.txt
-wait $SYNTH
-R="--backend wgpu --resident-experts --prompt-tokens 16 --tokens 64"
+gpu_bench_while_synth
+R=$RESIDENT
 timeout 40 $B/floe bench /tmp/m/q30 $R --tokens 16 > /dev/null 2>&1
 for i in 1 2; do
   echo "== default (int8 x) $i" >> $OUT/bench.txt
@@ -33,6 +28,6 @@ for f in "" "--gpu-f32-activations" "--gpu-profile-own-passes"; do
 done
 echo "== profile, prompt 2048" >> $OUT/profile.txt
 timeout 60 $B/floe bench /tmp/m/q30 --backend wgpu --resident-experts --prompt-tokens 2048 --tokens 16 --gpu-profile 2>&1 | tee -a $OUT/profile.txt | sed -n '/gpu profile/,$p' | head -8
-S="--backend wgpu --gpu-expert-cache 2048 --cache-budget 4G --direct --prompt-tokens 16 --tokens 48"
+S=$STREAMED
 echo "== streamed, default" >> $OUT/bench.txt
 timeout 90 $B/floe bench /tmp/m/q30 $S 2>&1 | tee -a $OUT/bench.txt | grep -E "decode:|hit"

@@ -8,7 +8,7 @@
 # Needs `.gl` and `.devbin/f` carried (setup.sh); writes bench.txt and profile.txt to $OUT.
 source xtask/device/setup.sh
 synth_q30
-S="--backend wgpu --gpu-expert-cache 2048 --cache-budget 4G --direct --prompt-tokens 16 --tokens 48"
+S=$STREAMED
 for f in "" "--no-prefetch" "--gpu-profile" "--gpu-expert-cache 8192"; do
   echo "== streamed $f" >> $OUT/bench.txt
   timeout 90 $B/floe bench /tmp/m/q30 $S $f 2>&1 | tee -a $OUT/bench.txt | grep -E "decode|hit rate [0-9]|gpu profile" -A0

@@ -134,10 +134,21 @@ fn int8_output(binding: u32, value: &str, store: &str) -> String {
 /// writes int8 blocks of its output, each workgroup those of its head (kept in workgroup memory
 /// as they are written).
 fn attention_variant(name: &str, body: &str) -> String {
-    let (keep_hook, quantize_hook, binding) = if name.starts_with("attention_merge") {
-        ("/*MERGE_KEEP*/", "/*MERGE_QUANTIZE*/", 3)
+    // The hooks of the kernel, where its int8 blocks are bound, and how it keeps an output value.
+    let (keep_hook, quantize_hook, binding, keep) = if name.starts_with("attention_merge") {
+        (
+            "/*MERGE_KEEP*/",
+            "/*MERGE_QUANTIZE*/",
+            3,
+            "head_out[d] = acc * inv;",
+        )
     } else {
-        ("/*ATTN_KEEP*/", "/*ATTN_QUANTIZE*/", 5)
+        (
+            "/*ATTN_KEEP*/",
+            "/*ATTN_QUANTIZE*/",
+            5,
+            "head_out[d] = sum[i] * inv;",
+        )
     };
     let (decl, keep, quantize) = if name.ends_with("_q") {
         (
@@ -145,11 +156,7 @@ fn attention_variant(name: &str, body: &str) -> String {
                 "var<workgroup> head_out: array<f32, {MAX_Q_HEAD_DIM}>;\nvar<private> qb_start: u32;\n{}",
                 int8_output(binding, "head_out[i - qb_start]", "")
             ),
-            if keep_hook == "/*MERGE_KEEP*/" {
-                "head_out[d] = acc * inv;"
-            } else {
-                "head_out[d] = sum[i] * inv;"
-            },
+            keep,
             "workgroupBarrier();\n    qb_start = qb;\n    quantize_blocks(qb, hd / 32u, qb / 32u);",
         )
     } else {
@@ -198,22 +205,22 @@ fn rms_norm_variant(name: &str, body: &str) -> String {
             4,
         )
     };
-    let output = if name.ends_with("_q") {
+    let (decl, output) = if name.ends_with("_q") {
         // Each value computed once, in qx_value, stored by qx_store.
-        "quantize_blocks(base, g_cols / 32u, row * (g_cols / 32u));".to_string()
+        (
+            int8_output(quant_binding, "normed(i)", "O[i] = v;"),
+            "quantize_blocks(base, g_cols / 32u, row * (g_cols / 32u));",
+        )
     } else {
-        "for (var c = lid; c < g_cols; c = c + WG) {\n        \
-         O[base + c] = normed(base + c);\n    }"
-            .to_string()
-    };
-    let decl = if name.ends_with("_q") {
-        int8_output(quant_binding, "normed(i)", "O[i] = v;")
-    } else {
-        String::new()
+        (
+            String::new(),
+            "for (var c = lid; c < g_cols; c = c + WG) {\n        \
+             O[base + c] = normed(base + c);\n    }",
+        )
     };
     body.replace("/*NORM_INPUT*/", input)
         .replace("/*NORM_QUANT_DECL*/", &decl)
-        .replace("/*NORM_OUTPUT*/", &output)
+        .replace("/*NORM_OUTPUT*/", output)
 }
 
 /// The source of kernel `name` (without its constants), with subgroup or workgroup-memory

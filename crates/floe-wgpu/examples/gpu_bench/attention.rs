@@ -2,12 +2,11 @@
 //! 128, one query row): a chain in which each attention's output is the next one's query, as a
 //! decode step's kernels depend on each other, at several context lengths.
 
-use std::time::Instant;
-
 use floe_compute::{AttentionSpec, Backend};
 use floe_wgpu::WgpuBackend;
 
-use super::{median, Result, Rng};
+use super::chain::time_dependent;
+use super::{Result, Rng};
 
 /// Attention calls in one timed chain.
 const LINKS: usize = 100;
@@ -39,21 +38,7 @@ pub(super) fn bench(b: &WgpuBackend, rng: &mut Rng, ceiling: f64) -> Result<Vec<
             kv_heads * head_dim,
         )?;
         let q = b.upload(&values(1, heads * head_dim), 1, heads * head_dim)?;
-        let mut times = Vec::new();
-        for _ in 0..6 {
-            let mut outs = Vec::with_capacity(LINKS);
-            let mut y = b.attention(&q, &k, &v, &spec)?;
-            for _ in 1..LINKS {
-                let next = b.attention(&y, &k, &v, &spec)?;
-                outs.push(std::mem::replace(&mut y, next));
-            }
-            let t = Instant::now();
-            b.finish()?;
-            times.push(t.elapsed().as_secs_f64() / LINKS as f64);
-        }
-        // The first chain warms the kernel up.
-        times.remove(0);
-        let secs = median(times);
+        let secs = time_dependent(b, &q, LINKS, |_, y| Ok(b.attention(y, &k, &v, &spec)?))?;
         let bytes = (2 * context * kv_heads * head_dim * 4) as f64;
         let gbs = bytes / secs / 1e9;
         let line = format!(

@@ -13,27 +13,39 @@ use super::{median, random_weight, Result, Rng};
 /// Products in one timed chain.
 const LINKS: usize = 200;
 
-/// Seconds per product of a chain of `LINKS` alternating products over `a` and `b` (recorded
-/// first, then run in one go): median of 5 chains.
+/// Seconds per product of a chain of `LINKS` alternating products over `first` and `second`.
 fn time_chain(
     b: &WgpuBackend,
     first: &floe_wgpu::WgpuWeight,
     second: &floe_wgpu::WgpuWeight,
     x: &floe_wgpu::WgpuTensor,
 ) -> Result<f64> {
+    time_dependent(b, x, LINKS, |i, y| {
+        Ok(b.matmul(y, if i % 2 == 0 { first } else { second })?)
+    })
+}
+
+/// Seconds per call of a chain of `links` calls of `link` (call `i` gets the previous call's
+/// output, the first gets `x`), recorded first, then run in one go: the median of 5 chains
+/// after one that warms the kernels up.
+pub(super) fn time_dependent(
+    b: &WgpuBackend,
+    x: &floe_wgpu::WgpuTensor,
+    links: usize,
+    mut link: impl FnMut(usize, &floe_wgpu::WgpuTensor) -> Result<floe_wgpu::WgpuTensor>,
+) -> Result<f64> {
     let mut times = Vec::new();
     for _ in 0..6 {
-        let mut outs = Vec::with_capacity(LINKS);
-        let mut y = b.matmul(x, first)?;
-        for i in 1..LINKS {
-            let next = b.matmul(&y, if i % 2 == 0 { first } else { second })?;
+        let mut outs = Vec::with_capacity(links);
+        let mut y = link(0, x)?;
+        for i in 1..links {
+            let next = link(i, &y)?;
             outs.push(std::mem::replace(&mut y, next));
         }
         let t = Instant::now();
         b.finish()?;
-        times.push(t.elapsed().as_secs_f64() / LINKS as f64);
+        times.push(t.elapsed().as_secs_f64() / links as f64);
     }
-    // The first chain warms the kernels up.
     times.remove(0);
     Ok(median(times))
 }
